@@ -1,0 +1,829 @@
+"""The bit-accurate model: cells, formats, the integer and float paths, and the model file.
+
+Cell equations follow PyTorch (``nn.RNN`` with tanh, ``nn.GRU`` gates r, z, n and ``nn.LSTM``
+gates i, f, g, o, stacked in that order in each weight tensor). The integer path is the spec the
+hardware implements bit for bit:
+
+* a weighted sum is ``C * (codes @ x)``, exact, at fractional position ``x.frac - shift``;
+* terms of one gate are aligned by exact left shifts to the largest fractional position and added;
+* a gate pre-activation is narrowed to ``formats.pre``; sigmoid goes to ``formats.gate``
+  (unsigned), tanh to ``formats.act``;
+* GRU: ``n = tanh(W_in x + b_in + r * narrow_pre(W_hn h + b_hn))``, ``h' = n + z * (h - n)`` with
+  ``n`` first narrowed to ``formats.h`` (equal to ``(1 - z) * n + z * h`` exactly);
+* LSTM: ``c' = narrow_c(f * c + i * g)``, ``h' = narrow_h(o * tanh(c'))``;
+* the optional dense head gives logits in ``formats.out``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .fixed import Fixed, bits_signed, check_bound, narrow
+from .nonlin import Nonlinearity
+from .quantize import METHODS, QuantMatrix, csd_digits, encode
+from .quantize import method_params as check_method_params
+
+__all__ = [
+    "CELLS",
+    "DEFAULT_FORMATS",
+    "SCHEMA_VERSION",
+    "Bias",
+    "Head",
+    "Layer",
+    "Model",
+    "ModelFileError",
+    "RunResult",
+    "load",
+    "matvec_bound",
+]
+
+SCHEMA_VERSION = 1
+CELLS = {"rnn": 1, "gru": 3, "lstm": 4}
+GATES = {"rnn": ("h",), "gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
+INPUT_KINDS = ("token", "vector")
+FORMAT_NAMES = ("x", "h", "c", "pre", "gate", "act", "out")
+DEFAULT_FORMATS = {
+    "x": Fixed(8, 5),
+    "h": Fixed(8, 6),
+    "c": Fixed(12, 8),
+    "pre": Fixed(12, 8),
+    "gate": Fixed(8, 7, signed=False),
+    "act": Fixed(8, 6),
+    "out": Fixed(16, 8),
+}
+#: Exact integer sums run through float64 BLAS while the proved bound stays below this.
+FLOAT_EXACT = 1 << 53
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, damaged, truncated or inconsistent; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Bias:
+    """A bias vector as integers at fractional position ``frac`` (exact, no rounding left)."""
+
+    ints: np.ndarray
+    frac: int
+
+    @classmethod
+    def from_quant(cls, q: QuantMatrix) -> Bias:
+        return cls(q.codes.astype(np.int64) * q.C, -q.shift)
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.ints * 2.0**-self.frac
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One recurrent layer: PyTorch's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
+
+    w_ih: QuantMatrix
+    w_hh: QuantMatrix
+    b_ih: Bias
+    b_hh: Bias
+
+
+@dataclass(frozen=True)
+class Head:
+    """Dense output layer ``logits = w @ h + b``."""
+
+    w: QuantMatrix
+    b: Bias
+
+
+@dataclass
+class RunResult:
+    """Per-timestep outputs, shaped (batch, time, ...).
+
+    ``hidden_int``/``logits_int`` hold the integers (``None`` on the float path); ``hidden`` and
+    ``logits`` hold real values. ``hidden`` lists every layer; ``h`` is the last one.
+    """
+
+    hidden: list[np.ndarray]
+    logits: np.ndarray | None
+    hidden_int: list[np.ndarray] | None = None
+    logits_int: np.ndarray | None = None
+    cell_int: list[np.ndarray] | None = None
+    ops: dict | None = None
+
+    @property
+    def h(self) -> np.ndarray:
+        return self.hidden[-1]
+
+    @property
+    def output_int(self) -> np.ndarray:
+        """What the hardware streams out: logits when there is a head, else the last hidden."""
+        return self.logits_int if self.logits_int is not None else self.hidden_int[-1]
+
+
+def matvec_bound(q: QuantMatrix, fmt: Fixed) -> int:
+    """Largest ``|C * (codes @ x)|`` over every row and every ``x`` in ``fmt``: exact bound."""
+    xmax = max(-fmt.min_int, fmt.max_int)
+    rows = np.abs(q.codes).sum(axis=1) if q.codes.size else np.zeros(1, np.int64)
+    return int(rows.max()) * xmax * abs(q.C)
+
+
+def _align(*terms: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
+    """Sum integer terms given at different fractional positions, exactly (left shifts only)."""
+    frac = max(f for _, f in terms)
+    total = 0
+    for v, f in terms:
+        total = total + (np.asarray(v, dtype=np.int64) << (frac - f))
+    return total, frac
+
+
+@dataclass
+class Model:
+    """A quantized recurrent network with its integer spec.
+
+    Build one with :meth:`random`, :func:`golden.importer.from_state_dict`, or :func:`load`.
+    """
+
+    cell: str
+    input_kind: str
+    input_size: int
+    hidden_size: int
+    layers: list[Layer]
+    head: Head | None = None
+    formats: dict[str, Fixed] = field(default_factory=lambda: dict(DEFAULT_FORMATS))
+    nonlinearity: Nonlinearity = field(default_factory=Nonlinearity)
+    method: str = "ternary"
+    method_params: dict = field(default_factory=dict)
+    scale_terms: int = 2
+    bias_mode: str = "quantized"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.validate()
+
+    # ---------------------------------------------------------------- structure
+    @property
+    def gates(self) -> int:
+        return CELLS[self.cell]
+
+    @property
+    def output_size(self) -> int | None:
+        return None if self.head is None else self.head.w.codes.shape[0]
+
+    def validate(self, where: str = "model") -> None:
+        """Check every field; raise :class:`ModelFileError` naming the first bad one."""
+
+        def bad(fieldname, msg):
+            raise ModelFileError(f"{where}: field '{fieldname}': {msg}")
+
+        if self.cell not in CELLS:
+            bad("cell", f"must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.input_kind not in INPUT_KINDS:
+            bad("input_kind", f"must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
+        if self.method not in METHODS:
+            bad("method", f"must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.bias_mode not in ("quantized", "fixed"):
+            bad("bias_mode", f"must be 'quantized' or 'fixed', got {self.bias_mode!r}")
+        for name in ("input_size", "hidden_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or v < 1:
+                bad(name, f"must be a positive integer, got {v!r}")
+        if not self.layers:
+            bad("layers", "need at least one layer")
+        missing = [n for n in FORMAT_NAMES if n not in self.formats]
+        if missing:
+            bad("formats", f"missing {missing}; need {list(FORMAT_NAMES)}")
+        f = self.formats
+        if f["gate"].signed or f["gate"].max_int < f["gate"].one:
+            bad("formats.gate", f"must be unsigned and hold 1.0, got {f['gate']}")
+        if f["act"].max_int < f["act"].one or not f["act"].signed:
+            bad("formats.act", f"must be signed and hold 1.0, got {f['act']}")
+        if self.nonlinearity.int_kind == "plan":
+            for k in ("pre", "c"):
+                if f[k].frac < 0:
+                    bad(f"formats.{k}", "plan nonlinearity needs frac >= 0")
+        G, H = self.gates * self.hidden_size, self.hidden_size
+        for i, layer in enumerate(self.layers):
+            n_in = self.input_size if i == 0 else H
+            for nm, arr, shape in (
+                ("w_ih", layer.w_ih.codes, (G, n_in)),
+                ("w_hh", layer.w_hh.codes, (G, H)),
+                ("b_ih", layer.b_ih.ints, (G,)),
+                ("b_hh", layer.b_hh.ints, (G,)),
+            ):
+                if tuple(arr.shape) != shape:
+                    bad(f"layer{i}.{nm}", f"shape {tuple(arr.shape)} but the header says {shape}")
+            for nm in ("w_ih", "w_hh"):
+                self._check_codes(getattr(layer, nm), f"layer{i}.{nm}", bad)
+        if self.head is not None:
+            if self.head.w.codes.ndim != 2 or self.head.w.codes.shape[1] != H:
+                bad("head.w", f"shape {self.head.w.codes.shape} must be (output, {H})")
+            if self.head.b.ints.shape != (self.head.w.codes.shape[0],):
+                bad("head.b", f"shape {self.head.b.ints.shape} must match head.w rows")
+            self._check_codes(self.head.w, "head.w", bad)
+
+    def _check_codes(self, q: QuantMatrix, name: str, bad) -> None:
+        c = q.codes
+        if c.size == 0:
+            return
+        m = self.method
+        p = self.method_params
+        if m == "binary":
+            ok = np.isin(c, (-1, 1)).all()
+            allowed = "{-1, +1}"
+        elif m == "ternary":
+            ok = np.isin(c, (-1, 0, 1)).all()
+            allowed = "{-1, 0, +1}"
+        elif m == "pow2-ternary":
+            lim = 2 ** (p.get("f", 1) + p.get("i", 0)) - 1
+            ok = np.abs(c).max() <= lim
+            allowed = f"integers in [-{lim}, {lim}]"
+        else:
+            span = p.get("kmax", 0) - p.get("kmin", -8)
+            a = np.abs(c)
+            ok = bool(((a & (a - 1)) == 0).all() and (a >= 1).all() and a.max() <= 1 << span)
+            allowed = f"±2^k, 0 <= k <= {span}"
+        if not ok:
+            bad(name, f"codes must be {allowed} for method {m}")
+
+    # --------------------------------------------------------------- integers
+    def layer_input_format(self, i: int) -> Fixed:
+        return self.formats["x"] if i > 0 or self.input_kind == "vector" else Fixed(2, 0)
+
+    def widths(self) -> dict:
+        """Declared widths (bits) and bounds of every wide intermediate, derived from the codes."""
+        out = {"layers": []}
+        for i, layer in enumerate(self.layers):
+            fin = self.formats["h"] if i > 0 else self.layer_input_format(0)
+            if i == 0 and self.input_kind == "token":
+                b_ih = int(np.abs(layer.w_ih.codes).max(initial=0)) * abs(layer.w_ih.C)
+            else:
+                b_ih = matvec_bound(layer.w_ih, fin)
+            b_hh = matvec_bound(layer.w_hh, self.formats["h"])
+            out["layers"].append(
+                {
+                    "bound_ih": b_ih,
+                    "bound_hh": b_hh,
+                    "acc_ih": bits_signed(-b_ih, b_ih),
+                    "acc_hh": bits_signed(-b_hh, b_hh),
+                }
+            )
+        if self.head is not None:
+            b = matvec_bound(self.head.w, self.formats["h"])
+            out["head"] = {"bound": b, "acc": bits_signed(-b, b)}
+        return out
+
+    def _matvec(self, q: QuantMatrix, x: np.ndarray, fin: Fixed, bound: int) -> tuple:
+        """``C * (x @ codes.T)`` exactly, at fractional position ``fin.frac - q.shift``."""
+        if bound < FLOAT_EXACT:
+            acc = np.rint(x.astype(np.float64) @ q.codes.T.astype(np.float64)).astype(np.int64)
+        else:  # pragma: no cover - only for extreme formats
+            acc = x.astype(np.int64) @ q.codes.T.astype(np.int64)
+        acc = acc * q.C
+        check_bound(acc, bound, "weighted sum")
+        return acc, fin.frac - q.shift
+
+    def quantize_inputs(self, inputs) -> np.ndarray:
+        """Float vectors to ``formats.x`` integers (round half up, saturate); tokens checked."""
+        inputs = np.asarray(inputs)
+        if self.input_kind == "token":
+            if inputs.ndim != 2 or not np.issubdtype(inputs.dtype, np.integer):
+                raise ValueError(f"token input must be integers shaped (batch, time); got "
+                                 f"{inputs.dtype} {inputs.shape}")
+            if inputs.size and (inputs.min() < 0 or inputs.max() >= self.input_size):
+                raise ValueError(f"token indices must lie in [0, {self.input_size})")
+            return inputs.astype(np.int64)
+        if inputs.ndim != 3 or inputs.shape[2] != self.input_size:
+            raise ValueError(f"vector input must be shaped (batch, time, {self.input_size}); "
+                             f"got {inputs.shape}")
+        if np.issubdtype(inputs.dtype, np.integer):
+            raise ValueError("vector input must be float (use run_int for Fixed integers)")
+        return self.formats["x"].from_float(inputs)
+
+    def run(self, inputs, mode: str = "int") -> RunResult:
+        """Run a batch of sequences from zero state.
+
+        Parameters
+        ----------
+        inputs : ndarray
+            Token indices (batch, time) for token models; real vectors (batch, time, input) for
+            vector models (the integer path quantizes them to ``formats.x``).
+        mode : {'int', 'float'}
+            The bit-accurate integer path or the float reference path.
+        """
+        if mode == "int":
+            return self.run_int(self.quantize_inputs(inputs))
+        if mode == "float":
+            return self.run_float(inputs)
+        raise ValueError(f"mode must be 'int' or 'float', got {mode!r}")
+
+    def run_int(self, x: np.ndarray) -> RunResult:
+        """The integer path on token indices (batch, time) or ``formats.x`` integers."""
+        x = np.asarray(x, dtype=np.int64)
+        f = self.formats
+        widths = self.widths()
+        B, T = x.shape[:2]
+        H = self.hidden_size
+        nl = self.nonlinearity
+        hiddens, cells = [], []
+        seq = x
+        for li, layer in enumerate(self.layers):
+            w = widths["layers"][li]
+            if li == 0 and self.input_kind == "token":
+                xw_all = layer.w_ih.codes.T[seq].astype(np.int64) * layer.w_ih.C
+                xw_frac = -layer.w_ih.shift
+            else:
+                fin = f["x"] if li == 0 else f["h"]
+                xw_all, xw_frac = self._matvec(layer.w_ih, seq.reshape(B * T, -1), fin,
+                                               w["bound_ih"])
+                xw_all = xw_all.reshape(B, T, -1)
+            h = np.zeros((B, H), np.int64)
+            c = np.zeros((B, H), np.int64)
+            hs = np.empty((B, T, H), np.int64)
+            cs = np.empty((B, T, H), np.int64) if self.cell == "lstm" else None
+            bi, bh = layer.b_ih, layer.b_hh
+            for t in range(T):
+                hw, hw_frac = self._matvec(layer.w_hh, h, f["h"], w["bound_hh"])
+                xw = xw_all[:, t]
+                if self.cell == "gru":
+                    h = self._gru_step(xw, xw_frac, hw, hw_frac, bi, bh, h)
+                elif self.cell == "lstm":
+                    h, c = self._lstm_step(xw, xw_frac, hw, hw_frac, bi, bh, c)
+                    cs[:, t] = c
+                else:
+                    pre = narrow(*_align((xw, xw_frac), (bi.ints, bi.frac), (hw, hw_frac),
+                                         (bh.ints, bh.frac)), f["pre"])
+                    a = nl.int_fn("tanh", pre, f["pre"], f["act"])
+                    h = narrow(a, f["act"].frac, f["h"])
+                hs[:, t] = h
+            hiddens.append(hs)
+            cells.append(cs)
+            seq = hs
+        logits = None
+        if self.head is not None:
+            lw, lw_frac = self._matvec(self.head.w, seq.reshape(B * T, H), f["h"],
+                                       widths["head"]["bound"])
+            logits = narrow(*_align((lw, lw_frac), (self.head.b.ints, self.head.b.frac)),
+                            f["out"]).reshape(B, T, -1)
+        return RunResult(
+            hidden=[f["h"].to_float(v) for v in hiddens],
+            logits=None if logits is None else f["out"].to_float(logits),
+            hidden_int=hiddens,
+            logits_int=logits,
+            cell_int=cells if self.cell == "lstm" else None,
+            ops=self.op_counts(),
+        )
+
+    def _gate_pre(self, g, xw, xw_frac, hw, hw_frac, bi, bh):
+        H = self.hidden_size
+        s = slice(g * H, (g + 1) * H)
+        return narrow(*_align((xw[:, s], xw_frac), (bi.ints[s], bi.frac), (hw[:, s], hw_frac),
+                              (bh.ints[s], bh.frac)), self.formats["pre"])
+
+    def _gru_step(self, xw, xw_frac, hw, hw_frac, bi, bh, h):
+        f, nl, H = self.formats, self.nonlinearity, self.hidden_size
+        r = nl.int_fn("sigmoid", self._gate_pre(0, xw, xw_frac, hw, hw_frac, bi, bh),
+                      f["pre"], f["gate"])
+        z = nl.int_fn("sigmoid", self._gate_pre(1, xw, xw_frac, hw, hw_frac, bi, bh),
+                      f["pre"], f["gate"])
+        s = slice(2 * H, 3 * H)
+        hn = narrow(*_align((hw[:, s], hw_frac), (bh.ints[s], bh.frac)), f["pre"])
+        npre = narrow(*_align((xw[:, s], xw_frac), (bi.ints[s], bi.frac),
+                              (r * hn, f["gate"].frac + f["pre"].frac)), f["pre"])
+        n = narrow(nl.int_fn("tanh", npre, f["pre"], f["act"]), f["act"].frac, f["h"])
+        return narrow((n << f["gate"].frac) + z * (h - n), f["gate"].frac + f["h"].frac, f["h"])
+
+    def _lstm_step(self, xw, xw_frac, hw, hw_frac, bi, bh, c):
+        f, nl = self.formats, self.nonlinearity
+        pre = [self._gate_pre(g, xw, xw_frac, hw, hw_frac, bi, bh) for g in range(4)]
+        i, fg, o = (nl.int_fn("sigmoid", pre[k], f["pre"], f["gate"]) for k in (0, 1, 3))
+        g = nl.int_fn("tanh", pre[2], f["pre"], f["act"])
+        gf = f["gate"].frac
+        c = narrow(*_align((fg * c, gf + f["c"].frac), (i * g, gf + f["act"].frac)), f["c"])
+        t = nl.int_fn("tanh", c, f["c"], f["act"])
+        return narrow(o * t, gf + f["act"].frac, f["h"]), c
+
+    # ------------------------------------------------------------------ float
+    def run_float(self, inputs) -> RunResult:
+        """The float reference path: effective weights, true or float-twin nonlinearities."""
+        nl = self.nonlinearity
+        sig = lambda v: nl.float_fn("sigmoid", v)  # noqa: E731
+        tanh = lambda v: nl.float_fn("tanh", v)  # noqa: E731
+        inputs = np.asarray(inputs)
+        H = self.hidden_size
+        if self.input_kind == "token":
+            seq = np.eye(self.input_size)[self.quantize_inputs(inputs)]
+        else:
+            seq = inputs.astype(np.float64)
+        B, T = seq.shape[:2]
+        hiddens = []
+        for layer in self.layers:
+            wi, wh = layer.w_ih.values, layer.w_hh.values
+            bi, bh = layer.b_ih.values, layer.b_hh.values
+            xw_all = seq @ wi.T + bi
+            h = np.zeros((B, H))
+            c = np.zeros((B, H))
+            hs = np.empty((B, T, H))
+            for t in range(T):
+                xw, hw = xw_all[:, t], h @ wh.T + bh
+                if self.cell == "rnn":
+                    h = tanh(xw + hw)
+                elif self.cell == "gru":
+                    r = sig(xw[:, :H] + hw[:, :H])
+                    z = sig(xw[:, H:2 * H] + hw[:, H:2 * H])
+                    n = tanh(xw[:, 2 * H:] + r * hw[:, 2 * H:])
+                    h = (1 - z) * n + z * h
+                else:
+                    g = xw + hw
+                    i, fg = sig(g[:, :H]), sig(g[:, H:2 * H])
+                    gg, o = tanh(g[:, 2 * H:3 * H]), sig(g[:, 3 * H:])
+                    c = fg * c + i * gg
+                    h = o * tanh(c)
+                hs[:, t] = h
+            hiddens.append(hs)
+            seq = hs
+        logits = None
+        if self.head is not None:
+            logits = seq @ self.head.w.values.T + self.head.b.values
+        return RunResult(hidden=hiddens, logits=logits)
+
+    # -------------------------------------------------------------------- ops
+    def op_counts(self) -> dict:
+        """Operations per timestep of one sequence (static: zero weights are skipped).
+
+        Keys: ``add`` {width: n} (adds/subtracts by operand width), ``shift``, ``gate_mul``
+        {"wa x wb": n}, ``nonlin`` {sigmoid, tanh}, ``weight_bits_read``, ``weights``,
+        ``mac_width`` {x, acc}.
+        """
+        f, H, widths = self.formats, self.hidden_size, self.widths()
+        add: dict[str, int] = {}
+        gmul: dict[str, int] = {}
+        counts = {"shift": 0, "weight_bits_read": 0, "weights": 0}
+
+        def inc(d, k, n):
+            if n:
+                d[str(k)] = d.get(str(k), 0) + int(n)
+
+        def matrix(q: QuantMatrix, width: int, column_select: bool):
+            rows, cols = q.codes.shape
+            counts["weights"] += rows * cols
+            code_bits = max(1, int(q.max_code).bit_length() + (1 if self.method != "binary" else 0))
+            scale_adds = max(0, len(csd_digits(q.C)) - 1) * rows
+            if column_select:
+                counts["weight_bits_read"] += rows * code_bits
+                return
+            counts["weight_bits_read"] += rows * cols * code_bits
+            digits = _digit_counts(q.codes)
+            inc(add, width, digits.sum() + scale_adds)
+            counts["shift"] += int(_shifted_digit_counts(q.codes).sum())
+
+        for li, layer in enumerate(self.layers):
+            w = widths["layers"][li]
+            matrix(layer.w_ih, w["acc_ih"], li == 0 and self.input_kind == "token")
+            matrix(layer.w_hh, w["acc_hh"], False)
+            wide = max(w["acc_ih"], w["acc_hh"]) + 2
+            inc(add, wide, 2 * self.gates * H)  # two biases per row
+            gb, pb, hb = f["gate"].bits, f["pre"].bits, f["h"].bits
+            if self.cell == "gru":
+                inc(gmul, f"{gb}x{pb}", H)
+                inc(gmul, f"{gb}x{hb + 1}", H)
+                inc(add, hb + 1, 2 * H)
+            elif self.cell == "lstm":
+                inc(gmul, f"{gb}x{f['c'].bits}", H)
+                inc(gmul, f"{gb}x{f['act'].bits}", 2 * H)
+                inc(add, f["c"].bits + gb, H)
+        nonlin = {
+            "rnn": {"sigmoid": 0, "tanh": H},
+            "gru": {"sigmoid": 2 * H, "tanh": H},
+            "lstm": {"sigmoid": 3 * H, "tanh": 2 * H},
+        }[self.cell]
+        nonlin = {k: v * len(self.layers) for k, v in nonlin.items()}
+        if self.head is not None:
+            matrix(self.head.w, widths["head"]["acc"], False)
+            inc(add, widths["head"]["acc"], self.head.w.codes.shape[0])
+        acc = max(v for lw in widths["layers"] for k, v in lw.items() if k.startswith("acc"))
+        return {
+            "add": add,
+            "shift": counts["shift"],
+            "gate_mul": gmul,
+            "nonlin": nonlin,
+            "weight_bits_read": counts["weight_bits_read"],
+            "weights": counts["weights"],
+            "mac_width": {"x": f["x"].bits, "acc": acc},
+        }
+
+    # -------------------------------------------------------------- file I/O
+    def header(self) -> dict:
+        def qinfo(q: QuantMatrix):
+            return {"exp": q.exp, "scale": q.scale, "scale_csd": [list(t) for t in q.scale_csd]}
+
+        layers = []
+        for layer in self.layers:
+            layers.append(
+                {
+                    "w_ih": qinfo(layer.w_ih),
+                    "w_hh": qinfo(layer.w_hh),
+                    "b_ih_frac": layer.b_ih.frac,
+                    "b_hh_frac": layer.b_hh.frac,
+                }
+            )
+        head = None
+        if self.head is not None:
+            head = {"w": qinfo(self.head.w), "b_frac": self.head.b.frac,
+                    "output_size": self.output_size}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "format": "shiftrnn-model",
+            "cell": self.cell,
+            "input_kind": self.input_kind,
+            "input_size": int(self.input_size),
+            "hidden_size": int(self.hidden_size),
+            "num_layers": len(self.layers),
+            "method": self.method,
+            "method_params": self.method_params,
+            "scale_terms": self.scale_terms,
+            "bias_mode": self.bias_mode,
+            "formats": {k: v.to_dict() for k, v in self.formats.items()},
+            "nonlinearity": self.nonlinearity.to_dict(),
+            "layers": layers,
+            "head": head,
+            "meta": self.meta,
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for i, layer in enumerate(self.layers):
+            out[f"layer{i}.w_ih"] = layer.w_ih.codes
+            out[f"layer{i}.w_hh"] = layer.w_hh.codes
+            out[f"layer{i}.b_ih"] = layer.b_ih.ints
+            out[f"layer{i}.b_hh"] = layer.b_hh.ints
+        if self.head is not None:
+            out["head.w"] = self.head.w.codes
+            out["head.b"] = self.head.b.ints
+        return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
+
+    def hash(self) -> str:
+        """Content hash (sha256) of the header and every array."""
+        h = hashlib.sha256(json.dumps(self.header(), sort_keys=True).encode())
+        for k, v in sorted(self.arrays().items()):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(v).tobytes())
+        return h.hexdigest()
+
+    def save(self, path, *, force: bool = False) -> Path:
+        """Write ``.npz`` + JSON header atomically; refuse to overwrite unless ``force``."""
+        path = Path(path)
+        if path.exists() and not force:
+            raise FileExistsError(f"{path} exists; pass force=True (--force) to overwrite")
+        buf = io.BytesIO()
+        header = np.frombuffer(json.dumps(self.header(), sort_keys=True).encode(), dtype=np.uint8)
+        np.savez_compressed(buf, header=header, **self.arrays())
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    def with_formats(self, **formats: Fixed) -> Model:
+        return replace(self, formats={**self.formats, **formats})
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_float(
+        cls,
+        cell: str,
+        weights: list[dict[str, np.ndarray]],
+        head: dict[str, np.ndarray] | None = None,
+        *,
+        method: str = "ternary",
+        input_kind: str = "vector",
+        method_params: dict | None = None,
+        scale_terms: int = 2,
+        bias_mode: str = "quantized",
+        bias_format: Fixed = Fixed(16, 10),
+        formats: dict[str, Fixed] | None = None,
+        nonlinearity: Nonlinearity | None = None,
+        stochastic: bool = False,
+        rng: np.random.Generator | None = None,
+        meta: dict | None = None,
+    ) -> Model:
+        """Quantize real weights (PyTorch layout, one dict per layer) into a Model.
+
+        Each layer dict holds ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``; ``head`` holds
+        ``weight`` and ``bias``. Biases use their matrix's method and scale (``bias_mode=
+        'quantized'``) or ``bias_format`` (``'fixed'``).
+        """
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+        mp = dict(method_params or {})
+        check_method_params(method, (1, 1), **{k: v for k, v in mp.items() if k not in ("H", "W0")})
+
+        def enc(w, scale_params=None):
+            return encode(w, method, stochastic=stochastic, rng=rng, scale_terms=scale_terms,
+                          params=scale_params or mp)
+
+        def bias(b, q: QuantMatrix):
+            if bias_mode == "fixed":
+                return Bias(bias_format.from_float(b), bias_format.frac)
+            sp = dict(mp)
+            if method == "binary":
+                sp["H"] = q.scale
+            if method == "ternary":
+                sp["W0"] = q.scale
+            return Bias.from_quant(enc(b, sp))
+
+        layers = []
+        for lw in weights:
+            wi, wh = enc(lw["weight_ih"]), enc(lw["weight_hh"])
+            layers.append(Layer(wi, wh, bias(lw["bias_ih"], wi), bias(lw["bias_hh"], wh)))
+        hd = None
+        if head is not None:
+            hw = enc(head["weight"])
+            hd = Head(hw, bias(head["bias"], hw))
+        w0 = np.asarray(weights[0]["weight_ih"])
+        return cls(
+            cell=cell,
+            input_kind=input_kind,
+            input_size=int(w0.shape[1]),
+            hidden_size=int(np.asarray(weights[0]["weight_hh"]).shape[1]),
+            layers=layers,
+            head=hd,
+            formats={**DEFAULT_FORMATS, **(formats or {})},
+            nonlinearity=nonlinearity or Nonlinearity(),
+            method=method,
+            method_params={k: v for k, v in mp.items() if k not in ("H", "W0")},
+            scale_terms=scale_terms,
+            bias_mode=bias_mode,
+            meta=dict(meta or {}),
+        )
+
+    @classmethod
+    def random(
+        cls,
+        cell: str,
+        method: str,
+        input_size: int,
+        hidden_size: int,
+        *,
+        output_size: int | None = None,
+        layers: int = 1,
+        input_kind: str = "token",
+        seed: int = 0,
+        **kwargs,
+    ) -> Model:
+        """A random quantized model (weights uniform in the Glorot bound), for tests and demos."""
+        rng = np.random.default_rng(seed)
+        G = CELLS.get(cell, 1) * hidden_size
+
+        def u(*shape):
+            b = np.sqrt(6.0 / sum(shape)) if len(shape) == 2 else 0.5
+            return rng.uniform(-b, b, size=shape)
+
+        ws = []
+        for i in range(layers):
+            n_in = input_size if i == 0 else hidden_size
+            ws.append({"weight_ih": u(G, n_in), "weight_hh": u(G, hidden_size),
+                       "bias_ih": u(G), "bias_hh": u(G)})
+        head = None
+        if output_size:
+            head = {"weight": u(output_size, hidden_size), "bias": u(output_size)}
+        meta = {"source": f"random seed={seed}"}
+        return cls.from_float(cell, ws, head, method=method, input_kind=input_kind, meta=meta,
+                              **kwargs)
+
+
+def _digit_counts(codes: np.ndarray) -> np.ndarray:
+    """Number of CSD digits of each code (0 for a zero weight)."""
+    out = np.zeros(codes.shape, np.int64)
+    for v in np.unique(codes):
+        out[codes == v] = len(csd_digits(int(v)))
+    return out
+
+
+def _shifted_digit_counts(codes: np.ndarray) -> np.ndarray:
+    out = np.zeros(codes.shape, np.int64)
+    for v in np.unique(codes):
+        out[codes == v] = sum(1 for _, k in csd_digits(int(v)) if k)
+    return out
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path) -> Model:
+    """Read a model file; any damage raises :class:`ModelFileError` naming the file and field."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise ModelFileError(f"{where}: no such model file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile.BadZipFile, EOFError, ValueError, OSError, ...
+        raise ModelFileError(f"{where}: not a readable .npz model file ({type(e).__name__}: {e})")
+    if "header" not in data:
+        raise ModelFileError(f"{where}: field 'header': missing (not a shiftrnn model file)")
+    try:
+        hdr = json.loads(bytes(data["header"].astype(np.uint8)).decode())
+    except Exception as e:
+        raise ModelFileError(f"{where}: field 'header': not valid JSON ({e})") from None
+    return _from_header(hdr, data, where)
+
+
+def _from_header(hdr: dict, data: dict, where: str) -> Model:
+    def need(d, key, ctx, typ=None):
+        if not isinstance(d, dict) or key not in d:
+            raise ModelFileError(f"{where}: field '{ctx}{key}': missing")
+        v = d[key]
+        if typ is not None and not isinstance(v, typ):
+            raise ModelFileError(f"{where}: field '{ctx}{key}': expected {typ.__name__}, got {v!r}")
+        return v
+
+    def arr(key):
+        if key not in data:
+            raise ModelFileError(f"{where}: field '{key}': array missing")
+        a = data[key]
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ModelFileError(f"{where}: field '{key}': expected integers, got {a.dtype}")
+        return a.astype(np.int64)
+
+    if need(hdr, "format", "") != "shiftrnn-model":
+        raise ModelFileError(f"{where}: field 'format': expected 'shiftrnn-model'")
+    ver = need(hdr, "schema_version", "", int)
+    if ver != SCHEMA_VERSION:
+        raise ModelFileError(f"{where}: field 'schema_version': {ver} not supported "
+                             f"(this shiftrnn reads {SCHEMA_VERSION})")
+    try:
+        formats = {k: Fixed.from_dict(v, where=f"formats.{k}")
+                   for k, v in need(hdr, "formats", "", dict).items()}
+        nl = Nonlinearity(**need(hdr, "nonlinearity", "", dict))
+    except (ValueError, TypeError) as e:
+        raise ModelFileError(f"{where}: {e}") from None
+
+    def quant(info, key, ctx):
+        try:
+            csd = tuple((int(s), int(p)) for s, p in need(info, "scale_csd", ctx, list))
+        except (TypeError, ValueError):
+            raise ModelFileError(f"{where}: field '{ctx}scale_csd': expected [[sign, exp], ...]")
+        if not csd or any(s not in (-1, 1) for s, _ in csd):
+            raise ModelFileError(f"{where}: field '{ctx}scale_csd': signs must be ±1")
+        q = QuantMatrix(arr(key), int(need(info, "exp", ctx, int)),
+                        float(need(info, "scale", ctx)), csd)
+        if q.C == 0:
+            raise ModelFileError(f"{where}: field '{ctx}scale_csd': scale sums to zero")
+        return q
+
+    n_layers = need(hdr, "num_layers", "", int)
+    linfo = need(hdr, "layers", "", list)
+    if len(linfo) != n_layers:
+        raise ModelFileError(f"{where}: field 'layers': {len(linfo)} entries but num_layers is "
+                             f"{n_layers}")
+    layers = []
+    for i, info in enumerate(linfo):
+        ctx = f"layers[{i}]."
+        layers.append(
+            Layer(
+                quant(need(info, "w_ih", ctx, dict), f"layer{i}.w_ih", ctx + "w_ih."),
+                quant(need(info, "w_hh", ctx, dict), f"layer{i}.w_hh", ctx + "w_hh."),
+                Bias(arr(f"layer{i}.b_ih"), need(info, "b_ih_frac", ctx, int)),
+                Bias(arr(f"layer{i}.b_hh"), need(info, "b_hh_frac", ctx, int)),
+            )
+        )
+    head = None
+    if hdr.get("head") is not None:
+        hi = need(hdr, "head", "", dict)
+        head = Head(quant(need(hi, "w", "head.", dict), "head.w", "head.w."),
+                    Bias(arr("head.b"), need(hi, "b_frac", "head.", int)))
+    mp = need(hdr, "method_params", "", dict)
+    try:
+        model = Model(
+            cell=need(hdr, "cell", "", str),
+            input_kind=need(hdr, "input_kind", "", str),
+            input_size=need(hdr, "input_size", "", int),
+            hidden_size=need(hdr, "hidden_size", "", int),
+            layers=layers,
+            head=head,
+            formats=formats,
+            nonlinearity=nl,
+            method=need(hdr, "method", "", str),
+            method_params=mp,
+            scale_terms=need(hdr, "scale_terms", "", int),
+            bias_mode=need(hdr, "bias_mode", "", str),
+            meta=hdr.get("meta") or {},
+        )
+    except ModelFileError as e:
+        raise ModelFileError(str(e).replace("model:", f"{where}:", 1)) from None
+    return model
