@@ -1,0 +1,125 @@
+"""Expression builders for the multiplier-free datapath (elaboration-time helpers).
+
+Each function returns an Amaranth value computing exactly the integer its golden twin computes:
+``narrow`` is golden.narrow, ``const_mul`` is ``v * C``, ``shift_add_mul`` is ``a * b``, ``align``
+is golden's ``_align``, ``nonlinearity`` is ``Nonlinearity.int_fn``. None of them emits a
+multiplier: products are sums of shifted, conditionally selected operands. The ``mult`` baseline
+datapath passes ``use_mul=True`` where the same product may be written with ``*``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Mux, Value, signed, unsigned
+
+from golden import Fixed, Nonlinearity, csd_digits
+from golden.nonlin import LUT_RANGE
+
+__all__ = [
+    "align",
+    "clamp",
+    "const_mul",
+    "fmt_shape",
+    "narrow",
+    "nonlinearity",
+    "shift_add_mul",
+    "tree_sum",
+]
+
+
+def fmt_shape(fmt: Fixed):
+    """Amaranth shape of a Fixed format."""
+    return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
+
+
+def tree_sum(terms: list) -> Value:
+    """Balanced adder tree (exact: Amaranth widens every addition)."""
+    terms = [t for t in terms if t is not None]
+    if not terms:
+        return Const(0, signed(2))
+    while len(terms) > 1:
+        nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+    return terms[0]
+
+
+def clamp(v: Value, lo: int, hi: int, shape) -> Value:
+    """Saturate ``v`` to ``[lo, hi]`` and cast to ``shape`` (the range must fit the shape)."""
+    v = Value.cast(v)
+    sat = Mux(v > hi, hi, Mux(v < lo, lo, v))[: shape.width]
+    return sat.as_signed() if shape.signed else sat
+
+
+def narrow(v: Value, from_frac: int, fmt: Fixed) -> Value:
+    """Round half up by ``from_frac - fmt.frac`` bits (arithmetic shift), then saturate."""
+    v = Value.cast(v)
+    k = from_frac - fmt.frac
+    if k > 0:
+        v = (v + (1 << (k - 1))) >> k
+    elif k < 0:
+        v = v << -k
+    return clamp(v, fmt.min_int, fmt.max_int, fmt_shape(fmt))
+
+
+def const_mul(v: Value, c: int, *, use_mul: bool = False) -> Value:
+    """``v * c`` for a constant ``c`` by shifts and adds/subtracts of its CSD digits."""
+    v = Value.cast(v)
+    if use_mul:
+        return v * Const(c, signed(max(2, abs(c).bit_length() + 1)))
+    terms = [(v << k) if s > 0 else -(v << k) for s, k in csd_digits(c)]
+    return tree_sum(terms) if terms else Const(0, signed(2))
+
+
+def shift_add_mul(a: Value, b: Value, *, use_mul: bool = False) -> Value:
+    """``a * b`` with ``b`` unsigned: the sum over the bits of ``b`` of ``a << i`` when set."""
+    a, b = Value.cast(a), Value.cast(b)
+    if use_mul:
+        return a * b
+    assert not b.shape().signed, "the multiplier operand must be unsigned (a gate value)"
+    zero = Const(0, a.shape())
+    return tree_sum([Mux(b[i], a, zero) << i for i in range(b.shape().width)])
+
+
+def align(*terms: tuple[Value, int]) -> tuple[Value, int]:
+    """Sum terms at different fractional positions exactly (left shifts only)."""
+    frac = max(f for _, f in terms)
+    return tree_sum([Value.cast(v) << (frac - f) for v, f in terms]), frac
+
+
+def nonlinearity(nl: Nonlinearity, fn: str, x: Value, fin: Fixed, fout: Fixed) -> Value:
+    """Integer ``sigmoid``/``tanh`` (``nl.int_kind``) of ``x`` in ``fin``; result in ``fout``."""
+    x = Value.cast(x)
+    kind = nl.int_kind
+    if kind == "lut":
+        r = {8: 3, 4: 2}[LUT_RANGE[fn]]
+        f, bits = fin.frac, nl.int_lut_bits
+        lo, hi = -(1 << (r + f)), (1 << (r + f)) - 1
+        width = r + 1 + f
+        u = (clamp(x, lo, hi, signed(width + 1)) - lo)[:width]
+        idx = u >> (width - bits) if width >= bits else u << (bits - width)
+        table = nl.lut_table_int(fn, fout)
+        return Array(Const(int(t), fmt_shape(fout)) for t in table)[idx[:bits]]
+    if kind == "hard":
+        if fn == "sigmoid":
+            y, yf = x + (2 << fin.frac), fin.frac + 2
+        else:
+            y, yf = x, fin.frac
+    else:  # plan
+        f = fin.frac
+        xs = (x << 1) if fn == "tanh" else x
+        a = Mux(xs < 0, -xs, xs)
+        one = 1 << f
+        s = Mux(
+            a >= 5 * one,
+            32 * one,
+            Mux((a << 3) >= 19 * one, a + 27 * one,
+                Mux(a >= one, (a << 2) + 20 * one, (a << 3) + 16 * one)),
+        )
+        y, yf = Mux(xs < 0, 32 * one - s, s), f + 5
+        if fn == "tanh":
+            y, yf = y - (1 << (yf - 1)), yf - 1
+    out = narrow(y, yf, fout)
+    one_out = 1 << fout.frac
+    lo = 0 if fn == "sigmoid" else -one_out
+    return clamp(out, max(lo, fout.min_int), min(one_out, fout.max_int), fmt_shape(fout))

@@ -1,0 +1,154 @@
+"""Top level with AXI4-Stream-style port names, Verilog emission and the design manifest."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden import Model
+
+from .core import DATAPATHS, RecurrentCore
+
+__all__ = ["GENERATOR_VERSION", "AxiTop", "build_top", "generate"]
+
+GENERATOR_VERSION = "shiftrnn-hw 0.1.0"
+
+
+class AxiTop(wiring.Component):
+    """:class:`RecurrentCore` with flat ``s_axis_*``/``m_axis_*`` ports (``tuser`` = first step).
+
+    Parameters are those of :class:`RecurrentCore`.
+    """
+
+    def __init__(self, *, model: Model, lanes: int | None = None, unrolled: bool = False,
+                 datapath: str = "shiftadd"):
+        self.core = RecurrentCore(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+        win = self.core.in_layout.size - 2
+        wout = self.core.out_layout.size - 2
+        super().__init__({
+            "s_axis_tdata": In(win), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
+            "s_axis_tuser": In(1), "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(wout), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
+            "m_axis_tuser": Out(1), "m_axis_tlast": Out(1),
+        })
+
+    @property
+    def timing(self):
+        return self.core.timing
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.d.comb += [
+            core.i.payload.data.eq(self.s_axis_tdata),
+            core.i.payload.first.eq(self.s_axis_tuser),
+            core.i.payload.last.eq(self.s_axis_tlast),
+            core.i.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(core.i.ready),
+            self.m_axis_tdata.eq(core.o.payload.data),
+            self.m_axis_tuser.eq(core.o.payload.first),
+            self.m_axis_tlast.eq(core.o.payload.last),
+            self.m_axis_tvalid.eq(core.o.valid),
+            core.o.ready.eq(self.m_axis_tready),
+        ]
+        return m
+
+
+def build_top(model: Model, *, lanes: int | None = None, unrolled: bool = False,
+              datapath: str = "shiftadd") -> AxiTop:
+    """The elaboratable top for a model (for Amaranth simulation or custom flows)."""
+    return AxiTop(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+
+
+def _module_name(name: str) -> str:
+    top = re.sub(r"\W", "_", name)
+    if not top or top[0].isdigit():
+        top = "d_" + top
+    return top
+
+
+def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool = False,
+             datapath: str = "shiftadd", name: str | None = None, force: bool = False) -> Path:
+    """Write ``<name>.v``, ``manifest.json`` and ``model.npz`` into ``out_dir``.
+
+    Refuses to touch an existing design folder unless ``force``; the folder is written in a
+    temporary sibling and renamed into place, so a failure leaves the earlier design intact.
+    """
+    out_dir = Path(out_dir)
+    name = name or out_dir.name
+    if datapath not in DATAPATHS:
+        raise ValueError(f"datapath must be one of {', '.join(DATAPATHS)}, got {datapath!r}")
+    if out_dir.exists() and not force:
+        raise FileExistsError(f"{out_dir} exists; pass --force to overwrite it")
+    t0 = time.perf_counter()
+    top = build_top(model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+    modname = _module_name(name)
+    text = verilog.convert(top, name=modname, emit_src=False, strip_internal_attrs=True)
+    elapsed = time.perf_counter() - t0
+    core = top.core
+    tm = core.timing
+    manifest = {
+        "design": name,
+        "top": modname,
+        "verilog": f"{name}.v",
+        "model_file": "model.npz",
+        "generator_version": GENERATOR_VERSION,
+        "model_hash": model.hash(),
+        "config": {
+            "cell": model.cell,
+            "method": model.method,
+            "input_kind": model.input_kind,
+            "input_size": model.input_size,
+            "hidden_size": model.hidden_size,
+            "output_size": model.output_size,
+            "layers": len(model.layers),
+            "lanes": core.lanes,
+            "unrolled": unrolled,
+            "datapath": datapath,
+            "nonlinearity": model.nonlinearity.describe(),
+        },
+        "formats": {k: v.to_dict() for k, v in model.formats.items()},
+        "ports": {
+            "s_axis_tdata": {"width": core.in_layout.size - 2, "kind": core.in_kind,
+                             "fields": core.in_fields},
+            "m_axis_tdata": {"width": core.out_layout.size - 2, "kind": core.out_kind,
+                             "fields": core.out_fields},
+            "s_axis_tuser": "first step of a sequence: state reset",
+            "s_axis_tlast": "last step of a sequence (carried to m_axis_tlast)",
+        },
+        "cycles_per_timestep": tm.cycles_per_timestep,
+        "latency": tm.latency,
+        "cycle_phases": tm.phases,
+        "cycle_formula": tm.formula,
+        "generation_seconds": round(elapsed, 3),
+        "verilog_bytes": len(text.encode()),
+    }
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        (tmp / f"{name}.v").write_text(text)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        model.save(tmp / "model.npz")
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
