@@ -1,0 +1,40 @@
+"""Area, timing and energy estimates for shiftrnn designs.
+
+- :func:`synthesize`: yosys resource counts and the multiplier audit for a target in
+  :data:`TARGETS` (``generic``, ``xilinx7``, ``ice40``, ``ecp5``).
+- :func:`place_and_route`: nextpnr fit, fmax and utilisation on a device in :data:`DEVICES`.
+- :func:`energy_from_ops`, :func:`baseline_energy`: per-timestep energy from golden's op counts
+  (Horowitz, ISSCC 2014, 45 nm), beside float32 and int8-multiplier baselines.
+- :func:`activity_energy`: relative energy from RTL switching activity.
+
+Tool results are cached (``~/.cache/shiftrnn/estimate`` or ``$SHIFTRNN_CACHE/estimate``);
+method, constants and limits are in ``docs/estimates.md``.
+"""
+
+from .energy import (
+    BASELINES,
+    EnergyEstimate,
+    activity_energy,
+    baseline_energy,
+    energy_from_ops,
+)
+from .pnr import DEVICES, PnrResult, place_and_route
+from .synth import TARGETS, MulCell, SynthResult, synthesize
+from .tools import ToolError, ToolTimeout
+
+__all__ = [
+    "BASELINES",
+    "DEVICES",
+    "TARGETS",
+    "EnergyEstimate",
+    "MulCell",
+    "PnrResult",
+    "SynthResult",
+    "ToolError",
+    "ToolTimeout",
+    "activity_energy",
+    "baseline_energy",
+    "energy_from_ops",
+    "place_and_route",
+    "synthesize",
+]

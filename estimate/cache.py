@@ -1,0 +1,123 @@
+"""On-disk cache of tool results, keyed by a sha256 of everything that determines them.
+
+Location: the ``cache_dir`` argument if given, else ``$SHIFTRNN_CACHE/estimate`` if the
+environment variable ``SHIFTRNN_CACHE`` (the shiftrnn cache root) is set, else
+``~/.cache/shiftrnn/estimate``. Files are written atomically (temporary file in the same
+directory, then :func:`os.replace`), so a crash or a concurrent writer never leaves a torn entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["cache_root", "cache_key", "atomic_write", "load_entry", "work_dir"]
+
+#: Bump when the yosys/nextpnr scripts or result formats change: it invalidates old entries.
+FLOW_VERSION = 1
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Return (and create) the estimate cache directory.
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Explicit directory; overrides the environment.
+
+    Returns
+    -------
+    Path
+        The directory.
+    """
+    if cache_dir is not None:
+        root = Path(cache_dir)
+    elif os.environ.get("SHIFTRNN_CACHE"):
+        root = Path(os.environ["SHIFTRNN_CACHE"]) / "estimate"
+    else:
+        root = Path.home() / ".cache" / "shiftrnn" / "estimate"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def cache_key(**fields) -> str:
+    """Return the sha256 hex digest of the fields (plus :data:`FLOW_VERSION`) as sorted JSON.
+
+    Parameters
+    ----------
+    **fields
+        JSON-serialisable values that determine the result (design text, top, target,
+        tool versions, options).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    blob = json.dumps({"flow": FLOW_VERSION, **fields}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write a file atomically: a temporary file in the same directory, then ``os.replace``.
+
+    Parameters
+    ----------
+    path : Path
+        Destination.
+    data : str or bytes
+        Content (str is written as UTF-8).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_entry(path: Path) -> dict | None:
+    """Return a cached JSON entry, or None if absent or unreadable.
+
+    Parameters
+    ----------
+    path : Path
+        Entry file.
+
+    Returns
+    -------
+    dict or None
+        The parsed entry.
+    """
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def work_dir(root: Path, prefix: str) -> Path:
+    """Create a fresh scratch directory for one tool run under ``root/tmp``.
+
+    Parameters
+    ----------
+    root : Path
+        Cache root (scratch lives on the same filesystem, so results move in atomically).
+    prefix : str
+        Directory-name prefix.
+
+    Returns
+    -------
+    Path
+        The new directory.
+    """
+    tmp = root / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=tmp))
