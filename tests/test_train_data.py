@@ -1,0 +1,77 @@
+"""train.data: corpora, PTB detection, evaluation chunks, BPC of golden models (no torch)."""
+
+import numpy as np
+import pytest
+
+import golden
+from train import data as D
+
+
+def test_builtin_corpus_ships_and_loads():
+    path = D.builtin_corpus_path()
+    assert path.is_file() and path.name.endswith(".txt")
+    c = D.load_corpus()
+    assert c.source == "<builtin>" and c.fmt == "plain"
+    assert len(c.train) > 20000 and len(c.valid) > 1000 and len(c.test) > 1000
+    assert 30 <= len(c.vocab) <= 100
+    assert "".join(c.vocab[i] for i in c.train[:9]) == "The Town "
+
+
+def test_ptb_detection_and_conversion(tmp_path):
+    ptb = tmp_path / "ptb.txt"
+    ptb.write_text("a e r _ b a n k n o t e\nt h e _ c a t\n")
+    assert D.detect_format(ptb.read_text()) == "ptb"
+    text, fmt = D.read_text(ptb)
+    assert fmt == "ptb" and text == "aer banknote\nthe cat\n"
+    plain = tmp_path / "plain.txt"
+    plain.write_text("a plain_text file with words\nand more words\n")
+    assert D.read_text(plain) == (plain.read_text(), "plain")
+    # the flag overrides detection
+    assert D.read_text(ptb, "plain")[1] == "plain"
+    with pytest.raises(ValueError, match="corpus format"):
+        D.read_text(ptb, "xml")
+
+
+def test_corpus_split_and_separate_files(tmp_path):
+    a, b, c = (tmp_path / f"{n}.txt" for n in ("tr", "va", "te"))
+    a.write_text("hello world " * 20)
+    b.write_text("low hello")
+    c.write_text("world z")
+    corp = D.load_corpus(a, valid=b, test=c)
+    assert "z" in corp.vocab and len(corp.valid) == 9 and len(corp.test) == 7
+    with pytest.raises(ValueError, match="both"):
+        D.load_corpus(a, valid=b)
+    with pytest.raises(FileNotFoundError):
+        D.load_corpus(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="not in the model's vocabulary"):
+        D.encode_text("hello?", corp.vocab)
+
+
+def test_chunks_and_bits_per_char():
+    tokens = np.arange(1000) % 7
+    x, y = D.chunk_tokens(tokens)
+    assert x.shape == (D.eval_streams(1000), 999 // D.eval_streams(1000))
+    assert np.array_equal(x[:, 1:], y[:, :-1])
+    uniform = np.zeros((2, 5, 8))
+    assert D.bits_per_char(uniform, np.zeros((2, 5), np.int64)) == pytest.approx(3.0)
+
+
+def test_golden_bpc_of_a_random_token_model():
+    m = golden.Model.random("gru", "ternary", 10, 12, output_size=10, seed=3)
+    tokens = np.random.default_rng(0).integers(0, 10, 600)
+    bi, bf = D.golden_bpc(m, tokens, "int"), D.golden_bpc(m, tokens, "float")
+    assert 2.0 < bi < 8.0 and abs(bi - bf) < 0.5
+
+
+def test_load_classify_validates(tmp_path):
+    good = tmp_path / "d.npz"
+    np.savez(good, x=np.zeros((4, 3), np.int64), y=np.array([0, 1, 0, 1]))
+    x, y = D.load_classify(good)
+    assert x.shape == (4, 3) and y.dtype == np.int64
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="'x' and 'y'"):
+        D.load_classify(bad)
+    np.savez(bad, x=np.zeros((4, 3)), y=np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match="integer tokens"):
+        D.load_classify(bad)

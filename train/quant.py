@@ -1,0 +1,240 @@
+"""Torch twins of golden's weight quantizers, Fixed narrowing and nonlinearities.
+
+Everything here reproduces golden's values exactly in its deterministic form:
+
+* :class:`TensorQuantizer` turns a shadow tensor into the effective weights the hardware computes
+  with, ``codes * 2**exp * CSD(scale)`` (``golden.QuantMatrix.values``); the decisions are taken
+  in float64 so that thresholds such as ``W0 / 2`` compare exactly as in numpy;
+* :func:`fake_quant` is golden's one narrowing rule (round half up, saturate) with a
+  straight-through gradient (zero outside the saturation range);
+* :class:`TorchNonlinearity` computes ``Nonlinearity.float_fn`` (and, with ``integer_twin``,
+  exactly ``Nonlinearity.int_fn`` on Fixed inputs) with usable gradients: piecewise-constant
+  tables pass the true function's derivative straight through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+import golden
+from golden.nonlin import LUT_RANGE
+from golden.quantize import method_params as golden_method_params
+
+__all__ = [
+    "TRAIN_METHODS",
+    "TensorQuantizer",
+    "TorchNonlinearity",
+    "fake_quant",
+    "ste",
+]
+
+#: Every method the trainer knows: golden's hardware methods plus the float baseline.
+TRAIN_METHODS = ("float", *golden.METHODS)
+
+
+def ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Forward ``q``, backward identity to ``x`` (straight-through estimator)."""
+    return x + (q - x).detach()
+
+
+def fake_quant(x: torch.Tensor, fmt: golden.Fixed) -> torch.Tensor:
+    """Round ``x`` half up to ``fmt`` and saturate, like ``golden.narrow``; straight-through.
+
+    The gradient is 1 inside the representable range and 0 where the value saturates.
+    """
+    scale = 2.0**fmt.frac
+    lo, hi = fmt.min_int / scale, fmt.max_int / scale
+    y = torch.clamp(x, lo, hi)
+    return ste(y, torch.floor(y * scale + 0.5) / scale)
+
+
+@dataclass
+class TensorQuantizer:
+    """Quantizer of one PyTorch tensor (weight matrix or bias) with golden's semantics.
+
+    Parameters
+    ----------
+    method : str
+        ``'float'`` (identity) or one of ``golden.METHODS``.
+    params : dict
+        Method parameters as golden fills them (``H``/``W0`` already resolved).
+    scale_terms : int
+        CSD terms of the per-tensor scale (golden's ``scale_terms``).
+    """
+
+    method: str
+    params: dict
+    scale_terms: int = 2
+
+    @classmethod
+    def for_tensor(cls, method: str, shape, params: dict | None = None, scale_terms: int = 2,
+                   *, scale: float | None = None) -> TensorQuantizer:
+        """Quantizer of a weight of ``shape``; biases pass their matrix's ``scale`` (H or W0)."""
+        if method == "float":
+            return cls("float", {}, scale_terms)
+        p = dict(params or {})
+        if scale is not None and method in ("binary", "ternary"):
+            p["H" if method == "binary" else "W0"] = scale
+        return cls(method, golden_method_params(method, tuple(shape), **p), scale_terms)
+
+    @property
+    def scale(self) -> float:
+        """The exact (not CSD-rounded) scale: H, W0 or 1."""
+        return float(self.params.get("H", self.params.get("W0", 1.0)))
+
+    @property
+    def effective_scale(self) -> float:
+        """The scale the hardware multiplies by: its CSD rounding (``QuantMatrix.C * 2**pmin``)."""
+        return float(sum(s * 2.0**p for s, p in golden.csd_round(self.scale, self.scale_terms)))
+
+    @property
+    def clip_range(self) -> float | None:
+        """Shadow weights are clipped to ``[-r, r]`` after each step (None: no clipping)."""
+        m, p = self.method, self.params
+        if m == "binary":
+            return p["H"]
+        if m == "ternary":
+            return p["W0"]
+        if m == "pow2-ternary":
+            return (2 ** (p["f"] + p["i"]) - 1) / 2.0 ** p["f"]
+        if m == "exponential":
+            return 2.0 ** p["kmax"]
+        return None
+
+    @property
+    def stochastic_ok(self) -> bool:
+        return self.method in ("binary", "ternary", "exponential")
+
+    def codes(self, w: torch.Tensor, stochastic: bool = False,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
+        """Integer codes (float64 tensor) and the factor ``2**exp * CSD(scale)`` they stand for."""
+        m, p = self.method, self.params
+        w = w.detach().to(torch.float64)
+        stochastic = stochastic and self.stochastic_ok
+
+        def rand():
+            return torch.rand(w.shape, generator=generator, dtype=torch.float64)
+
+        one = torch.ones((), dtype=torch.float64)
+        if m == "binary":
+            H = p["H"]
+            if stochastic:
+                prob = torch.clamp((w / H + 1) / 2, 0, 1)
+                c = torch.where(rand() < prob, one, -one)
+            else:
+                c = torch.where(w >= 0, one, -one)
+            return c, self.effective_scale
+        if m == "ternary":
+            W0 = p["W0"]
+            if stochastic:
+                prob = torch.clamp(w.abs() / W0, 0, 1)
+                c = torch.sign(w) * (rand() < prob).to(torch.float64)
+            else:
+                c = torch.where(w > W0 / 2, one, torch.where(w <= -W0 / 2, -one, 0 * one))
+            return c, self.effective_scale
+        if m == "pow2-ternary":
+            i, f = p["i"], p["f"]
+            lim = 2 ** (f + i) - 1
+            x = w * 2.0**f
+            c = torch.clamp(torch.sign(x) * torch.floor(x.abs() + 0.5), -lim, lim)
+            return c, 2.0**-f
+        if m == "exponential":
+            kmin, kmax = p["kmin"], p["kmax"]
+            a = w.abs()
+            # floor(log2 a) exactly: frexp gives a = m * 2**e with m in [0.5, 1).
+            _, e = torch.frexp(torch.where(a > 0, a, one * 2.0 ** (kmin - 1)))
+            k = torch.clamp(e.to(torch.float64) - 1, kmin, kmax)
+            if stochastic:
+                up = rand() < (a / 2.0**k - 1)
+            else:
+                up = a > 1.5 * 2.0**k
+            k = torch.clamp(k + up.to(torch.float64), kmin, kmax)
+            sign = torch.where(w > 0, one, -one)
+            return sign * 2.0 ** (k - kmin), 2.0**kmin
+        raise ValueError(f"no codes for method {m!r}")
+
+    def values(self, w: torch.Tensor, stochastic: bool = False,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Effective quantized values (``QuantMatrix.values``) in ``w``'s dtype, no gradient."""
+        if self.method == "float":
+            return w.detach()
+        c, factor = self.codes(w, stochastic, generator)
+        return (c * factor).to(w.dtype)
+
+    def __call__(self, w: torch.Tensor, stochastic: bool = False,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Quantized ``w`` with a straight-through gradient to the shadow weights."""
+        if self.method == "float":
+            return w
+        return ste(w, self.values(w, stochastic, generator))
+
+    def clip_(self, w: torch.Tensor) -> None:
+        """Clip shadow weights in place to the quantizer's range."""
+        r = self.clip_range
+        if r is not None:
+            with torch.no_grad():
+                w.clamp_(-r, r)
+
+
+class TorchNonlinearity:
+    """Torch twin of :class:`golden.Nonlinearity` for training.
+
+    Parameters
+    ----------
+    nl : golden.Nonlinearity
+        The kind and table sizes.
+    integer_twin : bool
+        Follow the integer path: ``exact`` becomes its fine LUT, and LUT outputs are the rounded
+        integer tables (with fake quantization this reproduces ``int_fn`` exactly).
+    """
+
+    def __init__(self, nl: golden.Nonlinearity, integer_twin: bool = False):
+        self.nl = nl
+        self.integer_twin = integer_twin
+        self.kind = nl.int_kind if integer_twin else nl.kind
+        self._tables: dict = {}
+
+    def _table(self, fn: str, fout: golden.Fixed | None, dtype) -> torch.Tensor:
+        key = (fn, fout, dtype)
+        if key not in self._tables:
+            if fout is not None:
+                t = fout.to_float(self.nl.lut_table_int(fn, fout))
+            else:
+                t = self.nl.lut_table_float(fn)
+            self._tables[key] = torch.tensor(np.asarray(t, dtype=np.float64), dtype=dtype)
+        return self._tables[key]
+
+    def _lut(self, fn: str, x: torch.Tensor, fout) -> torch.Tensor:
+        R = LUT_RANGE[fn]
+        n = 1 << self.nl.int_lut_bits
+        idx = torch.clamp(torch.floor((x.detach() + R) / (2 * R) * n), 0, n - 1).long()
+        y = self._table(fn, fout, x.dtype)[idx]
+        smooth = torch.sigmoid(x) if fn == "sigmoid" else torch.tanh(x)
+        return ste(smooth, y)
+
+    @staticmethod
+    def _plan_sigmoid(x: torch.Tensor) -> torch.Tensor:
+        a = x.abs()
+        y = torch.where(a >= 5, torch.ones_like(a),
+                        torch.where(a >= 2.375, a / 32 + 0.84375,
+                                    torch.where(a >= 1, a / 8 + 0.625, a / 4 + 0.5)))
+        return torch.where(x >= 0, y, 1 - y)
+
+    def __call__(self, fn: str, x: torch.Tensor, fout: golden.Fixed | None = None) -> torch.Tensor:
+        """``sigmoid``/``tanh`` of ``x``; with ``fout`` the result is narrowed to that format."""
+        k = self.kind
+        if k == "lut":
+            y = self._lut(fn, x, fout if self.integer_twin else None)
+            if fout is not None and not self.integer_twin:
+                y = fake_quant(y, fout)
+            return y
+        if k == "exact":
+            y = torch.sigmoid(x) if fn == "sigmoid" else torch.tanh(x)
+        elif k == "hard":
+            y = torch.clamp(x / 4 + 0.5, 0, 1) if fn == "sigmoid" else torch.clamp(x, -1, 1)
+        else:
+            y = self._plan_sigmoid(2 * x) * 2 - 1 if fn == "tanh" else self._plan_sigmoid(x)
+        return y if fout is None else fake_quant(y, fout)
