@@ -42,14 +42,14 @@ def register(subparsers) -> None:
     p.add_argument("--stochastic", action="store_true",
                    help="stochastic quantization in training steps (binary, ternary, exponential)")
     p.add_argument("--nonlinearity", choices=NONLINEARITIES, default="hard")
-    p.add_argument("--hidden", type=int, default=128, metavar="N")
+    p.add_argument("--hidden", type=int, default=None, metavar="N", help="default 128")
     p.add_argument("--layers", type=int, default=1, choices=(1, 2))
-    p.add_argument("--epochs", type=int, default=5, metavar="N")
-    p.add_argument("--batch", type=int, default=32, metavar="N")
-    p.add_argument("--seq-len", type=int, default=64, metavar="N",
-                   help="truncated back-propagation length (char LM)")
+    p.add_argument("--epochs", type=int, default=None, metavar="N", help="default 5")
+    p.add_argument("--batch", type=int, default=None, metavar="N", help="default 64")
+    p.add_argument("--seq-len", type=int, default=None, metavar="N",
+                   help="truncated back-propagation length of the char LM (default 32)")
     p.add_argument("--lr", type=float, default=None, metavar="X",
-                   help="Adam learning rate (default 0.003)")
+                   help="Adam learning rate, cosine-decayed to a tenth (default 0.005)")
     p.add_argument("--seed", type=int, default=0, metavar="S")
     p.add_argument("--task", choices=("lm", "classify"), default="lm")
     p.add_argument("--corpus", metavar="FILE",
@@ -68,6 +68,8 @@ def register(subparsers) -> None:
     p.add_argument("--bias-mode", choices=("quantized", "fixed"), default="quantized")
     p.add_argument("--max-batches", type=int, default=None, metavar="N",
                    help="cap on training batches per epoch")
+    p.add_argument("--eval-every", type=int, default=1, metavar="N",
+                   help="validate every N epochs (and after the last)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="torch threads (fixed for determinism)")
     p.add_argument("--checkpoint", metavar="FILE", help="save a checkpoint after every epoch")
@@ -121,14 +123,14 @@ def run_train(args) -> int:
         raise
     from train import data as D
 
+    optional = {k: getattr(args, k) for k in ("hidden", "epochs", "batch", "seq_len", "lr")
+                if getattr(args, k) is not None}
     cfg = T.TrainConfig(
         cell=args.cell, method=args.method, stochastic=args.stochastic,
-        nonlinearity=args.nonlinearity, hidden=args.hidden, layers=args.layers,
-        epochs=args.epochs, batch=args.batch, seq_len=args.seq_len,
-        lr=T.TrainConfig.lr if args.lr is None else args.lr, seed=args.seed,
+        nonlinearity=args.nonlinearity, layers=args.layers, seed=args.seed,
         fake_quant=args.fake_quant, method_params=dict(args.method_param),
         scale_terms=args.scale_terms, bias_mode=args.bias_mode, max_batches=args.max_batches,
-        threads=args.threads)
+        eval_every=args.eval_every, threads=args.threads, **optional)
     common = dict(checkpoint=args.checkpoint, resume=args.resume,
                   progress=not args.no_progress, log_path=args.log)
     if args.task == "lm":
@@ -143,7 +145,8 @@ def run_train(args) -> int:
         tr = T.Trainer(cfg, task="classify", dataset=ds, **common)
     log = tr.run()
     key = "test_bpc" if args.task == "lm" else "test_acc"
-    print(f"{cfg.label()}: {key} {log.final[key]:.4f} (trainer, deterministic quantization"
+    how = "no quantization" if cfg.method == "float" else "deterministic quantization"
+    print(f"{cfg.label()}: {key} {log.final[key]:.4f} (trainer, {how}"
           f"{', fake-quant' if cfg.fake_quant else ''})")
     if args.out:
         model = tr.export()

@@ -131,10 +131,11 @@ class QuantRNN(nn.Module):
             q = TensorQuantizer.for_tensor(self.method, shape, self.method_params,
                                            self.scale_terms, scale=mq.scale)
         self.quantizers[name] = q
-        # PyTorch's U(-1/sqrt(H), 1/sqrt(H)); pow2-ternary's smallest level is far above that
-        # (+-1/2 with the default f=1), so every weight would round to 0 and the straight-through
-        # gradient would be exactly 0 for ever: start it uniform over its own clip range.
-        if self.method == "pow2-ternary" and q.clip_range is not None:
+        # PyTorch's U(-1/sqrt(H), 1/sqrt(H)). Methods with a zero level start uniform over their
+        # clip range instead: pow2-ternary's threshold (1/4 with the default f=1) and a large W0's
+        # (W0/2) lie above PyTorch's bound, so every weight would round to 0, the network would
+        # output a constant and the straight-through gradient would be exactly 0 for ever.
+        if self.method in ("ternary", "pow2-ternary") and q.clip_range is not None:
             bound = q.clip_range
         with torch.no_grad():
             p.uniform_(-bound, bound)
@@ -234,18 +235,18 @@ class QuantRNN(nn.Module):
                 if self.cell == "rnn":
                     h = q(act("tanh", q(xw + hw, "pre"), "act"), "h")
                 elif self.cell == "gru":
-                    r = act("sigmoid", q(xw[:, :H] + hw[:, :H], "pre"), "gate")
-                    z = act("sigmoid", q(xw[:, H:2 * H] + hw[:, H:2 * H], "pre"), "gate")
+                    # r and z share one narrowing and one sigmoid call (elementwise, same values)
+                    rz = act("sigmoid", q(xw[:, :2 * H] + hw[:, :2 * H], "pre"), "gate")
+                    r, z = rz[:, :H], rz[:, H:]
                     hn = q(hw[:, 2 * H:], "pre")
                     n = q(act("tanh", q(xw[:, 2 * H:] + r * hn, "pre"), "act"), "h")
                     h = q(n + z * (h - n), "h")
                 else:
-                    g = xw + hw
-                    i = act("sigmoid", q(g[:, :H], "pre"), "gate")
-                    fg = act("sigmoid", q(g[:, H:2 * H], "pre"), "gate")
-                    gg = act("tanh", q(g[:, 2 * H:3 * H], "pre"), "act")
-                    o = act("sigmoid", q(g[:, 3 * H:], "pre"), "gate")
-                    c = q(fg * c + i * gg, "c")
+                    g = q(xw + hw, "pre")
+                    ifg = act("sigmoid", g[:, :2 * H], "gate")
+                    gg = act("tanh", g[:, 2 * H:3 * H], "act")
+                    o = act("sigmoid", g[:, 3 * H:], "gate")
+                    c = q(ifg[:, H:] * c + ifg[:, :H] * gg, "c")
                     h = q(o * act("tanh", c, "act"), "h")
                 outs.append(h)
             seq = torch.stack(outs, 1)
