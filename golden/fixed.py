@@ -9,10 +9,12 @@ shift and then saturates; nothing ever wraps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-__all__ = ["Fixed", "narrow", "saturate", "bits_signed", "bits_unsigned", "check_bound"]
+__all__ = ["Fixed", "narrow", "narrow_clip", "saturate", "bits_signed", "bits_unsigned",
+           "check_bound"]
 
 
 @dataclass(frozen=True)
@@ -41,23 +43,31 @@ class Fixed:
         if self.signed and self.bits < 2:
             raise ValueError("a signed Fixed needs at least 2 bits")
 
-    @property
+    @cached_property
     def min_int(self) -> int:
         return -(1 << (self.bits - 1)) if self.signed else 0
 
-    @property
+    @cached_property
     def max_int(self) -> int:
         return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
-    @property
+    @cached_property
     def one(self) -> int:
         """The integer that stands for 1.0 (it may lie outside the range)."""
         return 1 << self.frac if self.frac >= 0 else 0
 
     def from_float(self, x) -> np.ndarray:
         """Round half up to the nearest representable value, then saturate."""
-        scaled = np.floor(np.asarray(x, dtype=np.float64) * 2.0**self.frac + 0.5)
-        return np.clip(scaled, self.min_int, self.max_int).astype(np.int64)
+        x = np.asarray(x, dtype=np.float64)
+        if np.isnan(x).any():
+            raise ValueError(f"cannot convert NaN to {self}")
+        # Exact power-of-two scaling; the clip (far outside every format) removes infinities.
+        y = np.clip(x * 2.0**self.frac, -(2.0**62), 2.0**62)
+        lo = np.floor(y)
+        # floor(y + 1/2) without rounding y + 1/2 first: y - floor(y) is exact in float64.
+        scaled = lo + (y - lo >= 0.5)
+        # Clip again in integers: max_int may not be representable in float64 (bits > 53).
+        return np.clip(scaled.astype(np.int64), self.min_int, self.max_int)
 
     def to_float(self, v) -> np.ndarray:
         return np.asarray(v, dtype=np.float64) * 2.0**-self.frac
@@ -87,16 +97,42 @@ def narrow(v, from_frac: int, fmt: Fixed) -> np.ndarray:
     Drops ``k = from_frac - fmt.frac`` bits by rounding half up, ``(v + 2**(k-1)) >> k`` with an
     arithmetic shift, then saturates. When ``k <= 0`` the shift is a left shift (exact) followed by
     saturation. This is the single narrowing rule of shiftrnn; hardware has a twin of it.
+
+    The result equals ``clip(floor(v / 2**k + 1/2), min, max)`` computed in unbounded integers for
+    every int64 ``v``: no intermediate can overflow and nothing wraps. It is always a new array.
+    """
+    return narrow_clip(v, from_frac, fmt, fmt.min_int, fmt.max_int)
+
+
+def narrow_clip(v, from_frac: int, fmt: Fixed, lo: int, hi: int) -> np.ndarray:
+    """:func:`narrow`, saturating to ``[lo, hi]``, a sub-range of ``fmt`` (e.g. ``[0, 1.0]``).
+
+    Equal to ``clip(narrow(v, from_frac, fmt), lo, hi)`` with one pass of saturation.
     """
     v = np.asarray(v, dtype=np.int64)
-    k = from_frac - fmt.frac
-    if k > 0:
-        v = (v + (1 << (k - 1))) >> k
-    elif k < 0:
+    k = int(from_frac - fmt.frac)
+    if v.ndim == 0:
+        return narrow_clip(v.reshape(1), from_frac, fmt, lo, hi)[0]
+    if k > 1:
+        # ((v >> (k-1)) + 1) >> 1 == (v + 2**(k-1)) >> k, and the sum cannot overflow int64
+        # (numpy defines right shifts by >= 64 as 0 or -1, which still gives the right answer).
+        v = v >> (k - 1)
+        v += 1
+        v >>= 1
+    elif k == 1:
+        v = (v >> 1) + (v & 1)
+    elif k == 0:
+        return np.clip(v, lo, hi)
+    elif k < -61:
+        # Any nonzero value saturates: |v| << 62 exceeds every format (bits <= 62).
+        v = np.sign(v) << 62
+    else:
         # Saturate before shifting so that the left shift cannot overflow int64.
-        lim = 1 << max(0, 62 + k)
-        v = np.clip(v, -lim, lim - 1) << -k
-    return saturate(v, fmt)
+        lim = 1 << (62 + k)
+        v = np.clip(v, -lim, lim - 1)
+        v <<= -k
+    # v is a fresh array here: saturate in place.
+    return np.clip(v, lo, hi, out=v)
 
 
 def bits_signed(lo: int, hi: int) -> int:
@@ -114,5 +150,6 @@ def bits_unsigned(hi: int) -> int:
 
 def check_bound(v: np.ndarray, bound: int, what: str) -> None:
     """Assert that every ``|v| <= bound``: the declared accumulator width is never exceeded."""
-    if v.size and int(np.abs(v).max()) > bound:
-        raise AssertionError(f"{what}: |value| {int(np.abs(v).max())} exceeds declared bound {bound}")
+    if v.size and (int(v.max()) > bound or int(v.min()) < -bound):
+        worst = int(np.abs(v).max())
+        raise AssertionError(f"{what}: |value| {worst} exceeds declared bound {bound}")

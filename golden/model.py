@@ -59,8 +59,12 @@ DEFAULT_FORMATS = {
     "act": Fixed(8, 6),
     "out": Fixed(16, 8),
 }
+#: Fixed-point bias format of ``bias_mode='fixed'``.
+DEFAULT_BIAS_FORMAT = Fixed(16, 10)
 #: Exact integer sums run through float64 BLAS while the proved bound stays below this.
 FLOAT_EXACT = 1 << 53
+#: ... and through float32 BLAS while it stays below this.
+FLOAT32_EXACT = 1 << 24
 
 
 class ModelFileError(ValueError):
@@ -133,6 +137,38 @@ def matvec_bound(q: QuantMatrix, fmt: Fixed) -> int:
     return int(rows.max()) * xmax * abs(q.C)
 
 
+class _MatVec:
+    """``C * (x @ codes.T)`` exactly, at fractional position ``fin.frac - q.shift``.
+
+    The code matrix (times ``C``) is converted once per run, not per timestep. Integer sums run
+    through BLAS in float32 while the declared bound is below 2**24 and in float64 below 2**53:
+    every product and every partial sum (in any summation order) is then an integer of magnitude
+    at most the bound, which the float format holds exactly. Beyond that, int64.
+    """
+
+    def __init__(self, q: QuantMatrix, fin: Fixed, bound: int):
+        self.bound, self.frac = bound, fin.frac - q.shift
+        if bound < FLOAT32_EXACT:
+            self.dtype = np.float32
+        elif bound < FLOAT_EXACT:
+            self.dtype = np.float64
+        else:  # pragma: no cover - only for extreme formats
+            self.dtype = np.int64
+        m = q.codes.T.astype(np.int64) * q.C
+        self.m = np.ascontiguousarray(m.astype(self.dtype))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        acc = x.astype(self.dtype) @ self.m
+        check_bound(acc, self.bound, "weighted sum")  # on the exact floats: cheaper
+        return acc.astype(np.int64)
+
+
+def _shl(v, s: int) -> np.ndarray:
+    """Exact left shift of integers by ``s >= 0`` (a new array)."""
+    v = np.asarray(v, dtype=np.int64)
+    return v << s if s else v.copy()
+
+
 def _align(*terms: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
     """Sum integer terms given at different fractional positions, exactly (left shifts only)."""
     frac = max(f for _, f in terms)
@@ -199,14 +235,22 @@ class Model:
         if missing:
             bad("formats", f"missing {missing}; need {list(FORMAT_NAMES)}")
         f = self.formats
-        if f["gate"].signed or f["gate"].max_int < f["gate"].one:
+        for k in ("x", "h", "c", "pre", "out"):
+            if not f[k].signed:
+                bad(f"formats.{k}", f"must be signed (values can be negative), got {f[k]}")
+        if f["gate"].signed or f["gate"].frac < 0 or f["gate"].max_int < f["gate"].one:
             bad("formats.gate", f"must be unsigned and hold 1.0, got {f['gate']}")
-        if f["act"].max_int < f["act"].one or not f["act"].signed:
+        if f["act"].frac < 0 or f["act"].max_int < f["act"].one or not f["act"].signed:
             bad("formats.act", f"must be signed and hold 1.0, got {f['act']}")
-        if self.nonlinearity.int_kind == "plan":
+        if self.nonlinearity.int_kind in ("plan", "lut"):
             for k in ("pre", "c"):
                 if f[k].frac < 0:
-                    bad(f"formats.{k}", "plan nonlinearity needs frac >= 0")
+                    bad(f"formats.{k}", f"{self.nonlinearity.int_kind} nonlinearity needs "
+                        f"frac >= 0, got {f[k]}")
+        try:
+            check_method_params(self.method, (1, 1), **self.method_params)
+        except (ValueError, TypeError) as e:
+            bad("method_params", str(e))
         G, H = self.gates * self.hidden_size, self.hidden_size
         for i, layer in enumerate(self.layers):
             n_in = self.input_size if i == 0 else H
@@ -253,7 +297,11 @@ class Model:
 
     # --------------------------------------------------------------- integers
     def layer_input_format(self, i: int) -> Fixed:
-        return self.formats["x"] if i > 0 or self.input_kind == "vector" else Fixed(2, 0)
+        """Format of layer ``i``'s input: ``formats.x`` (vector), one-hot bits (token), or the
+        previous layer's hidden state ``formats.h`` for ``i > 0``."""
+        if i > 0:
+            return self.formats["h"]
+        return self.formats["x"] if self.input_kind == "vector" else Fixed(2, 0)
 
     def widths(self) -> dict:
         """Declared widths (bits) and bounds of every wide intermediate, derived from the codes."""
@@ -277,16 +325,6 @@ class Model:
             b = matvec_bound(self.head.w, self.formats["h"])
             out["head"] = {"bound": b, "acc": bits_signed(-b, b)}
         return out
-
-    def _matvec(self, q: QuantMatrix, x: np.ndarray, fin: Fixed, bound: int) -> tuple:
-        """``C * (x @ codes.T)`` exactly, at fractional position ``fin.frac - q.shift``."""
-        if bound < FLOAT_EXACT:
-            acc = np.rint(x.astype(np.float64) @ q.codes.T.astype(np.float64)).astype(np.int64)
-        else:  # pragma: no cover - only for extreme formats
-            acc = x.astype(np.int64) @ q.codes.T.astype(np.int64)
-        acc = acc * q.C
-        check_bound(acc, bound, "weighted sum")
-        return acc, fin.frac - q.shift
 
     def quantize_inputs(self, inputs) -> np.ndarray:
         """Float vectors to ``formats.x`` integers (round half up, saturate); tokens checked."""
@@ -323,52 +361,39 @@ class Model:
         raise ValueError(f"mode must be 'int' or 'float', got {mode!r}")
 
     def run_int(self, x: np.ndarray) -> RunResult:
-        """The integer path on token indices (batch, time) or ``formats.x`` integers."""
+        """The integer path on token indices (batch, time) or ``formats.x`` integers.
+
+        Vectorised over the batch. Constant terms (the biases and the input projection of every
+        timestep) are aligned and summed before the time loop; integer addition is exact and
+        associative, so every sum equals the per-step ``_align`` of the equations in the module
+        docstring bit for bit.
+        """
         x = np.asarray(x, dtype=np.int64)
         f = self.formats
         widths = self.widths()
         B, T = x.shape[:2]
         H = self.hidden_size
-        nl = self.nonlinearity
         hiddens, cells = [], []
         seq = x
         for li, layer in enumerate(self.layers):
             w = widths["layers"][li]
+            q = layer.w_ih
             if li == 0 and self.input_kind == "token":
-                xw_all = layer.w_ih.codes.T[seq].astype(np.int64) * layer.w_ih.C
-                xw_frac = -layer.w_ih.shift
+                # A column select, no adds: row v of the table is W_ih's column for token v.
+                xw, tokens = q.codes.T.astype(np.int64) * q.C, seq
+                xw_frac = -q.shift
             else:
-                fin = f["x"] if li == 0 else f["h"]
-                xw_all, xw_frac = self._matvec(layer.w_ih, seq.reshape(B * T, -1), fin,
-                                               w["bound_ih"])
-                xw_all = xw_all.reshape(B, T, -1)
-            h = np.zeros((B, H), np.int64)
-            c = np.zeros((B, H), np.int64)
-            hs = np.empty((B, T, H), np.int64)
-            cs = np.empty((B, T, H), np.int64) if self.cell == "lstm" else None
-            bi, bh = layer.b_ih, layer.b_hh
-            for t in range(T):
-                hw, hw_frac = self._matvec(layer.w_hh, h, f["h"], w["bound_hh"])
-                xw = xw_all[:, t]
-                if self.cell == "gru":
-                    h = self._gru_step(xw, xw_frac, hw, hw_frac, bi, bh, h)
-                elif self.cell == "lstm":
-                    h, c = self._lstm_step(xw, xw_frac, hw, hw_frac, bi, bh, c)
-                    cs[:, t] = c
-                else:
-                    pre = narrow(*_align((xw, xw_frac), (bi.ints, bi.frac), (hw, hw_frac),
-                                         (bh.ints, bh.frac)), f["pre"])
-                    a = nl.int_fn("tanh", pre, f["pre"], f["act"])
-                    h = narrow(a, f["act"].frac, f["h"])
-                hs[:, t] = h
-            hiddens.append(hs)
+                mv = _MatVec(q, self.layer_input_format(li), w["bound_ih"])
+                xw, tokens = mv(seq.reshape(B * T, -1)).reshape(B, T, -1), None
+                xw_frac = mv.frac
+            seq, cs = self._run_layer(layer, xw, xw_frac, tokens, w["bound_hh"], T, B)
+            hiddens.append(seq)
             cells.append(cs)
-            seq = hs
         logits = None
         if self.head is not None:
-            lw, lw_frac = self._matvec(self.head.w, seq.reshape(B * T, H), f["h"],
-                                       widths["head"]["bound"])
-            logits = narrow(*_align((lw, lw_frac), (self.head.b.ints, self.head.b.frac)),
+            mv = _MatVec(self.head.w, f["h"], widths["head"]["bound"])
+            lw = mv(seq.reshape(B * T, H))
+            logits = narrow(*_align((lw, mv.frac), (self.head.b.ints, self.head.b.frac)),
                             f["out"]).reshape(B, T, -1)
         return RunResult(
             hidden=[f["h"].to_float(v) for v in hiddens],
@@ -379,34 +404,89 @@ class Model:
             ops=self.op_counts(),
         )
 
-    def _gate_pre(self, g, xw, xw_frac, hw, hw_frac, bi, bh):
-        H = self.hidden_size
-        s = slice(g * H, (g + 1) * H)
-        return narrow(*_align((xw[:, s], xw_frac), (bi.ints[s], bi.frac), (hw[:, s], hw_frac),
-                              (bh.ints[s], bh.frac)), self.formats["pre"])
+    def _run_layer(self, layer: Layer, xw: np.ndarray, xw_frac: int, tokens, bound_hh: int,
+                   T: int, B: int):
+        """One layer over time; returns the hidden states (batch, time, H) and, for LSTM, the
+        cell states.
 
-    def _gru_step(self, xw, xw_frac, hw, hw_frac, bi, bh, h):
+        ``xw`` at ``xw_frac`` is either ``x W_ih`` for every step (batch, time, gates*H), or,
+        with ``tokens`` (batch, time), a table (vocabulary, gates*H) that the tokens select rows
+        of. Either way the biases are folded in once, before the time loop.
+        """
         f, nl, H = self.formats, self.nonlinearity, self.hidden_size
-        r = nl.int_fn("sigmoid", self._gate_pre(0, xw, xw_frac, hw, hw_frac, bi, bh),
-                      f["pre"], f["gate"])
-        z = nl.int_fn("sigmoid", self._gate_pre(1, xw, xw_frac, hw, hw_frac, bi, bh),
-                      f["pre"], f["gate"])
-        s = slice(2 * H, 3 * H)
-        hn = narrow(*_align((hw[:, s], hw_frac), (bh.ints[s], bh.frac)), f["pre"])
-        npre = narrow(*_align((xw[:, s], xw_frac), (bi.ints[s], bi.frac),
-                              (r * hn, f["gate"].frac + f["pre"].frac)), f["pre"])
-        n = narrow(nl.int_fn("tanh", npre, f["pre"], f["act"]), f["act"].frac, f["h"])
-        return narrow((n << f["gate"].frac) + z * (h - n), f["gate"].frac + f["h"].frac, f["h"])
+        fp, fg, fa, fh, fc = f["pre"], f["gate"], f["act"], f["h"], f["c"]
+        gf = fg.frac
+        mv = _MatVec(layer.w_hh, fh, bound_hh)
+        hf = mv.frac
+        bi, bh = layer.b_ih, layer.b_hh
+        h = np.zeros((B, H), np.int64)
+        hs = np.empty((B, T, H), np.int64)
+        cs = None
+        # The gates whose four terms all add: x W_ih + b_ih + h W_hh + b_hh at frac F.
+        full = slice(0, 2 * H) if self.cell == "gru" else slice(None)
+        F = max(xw_frac, bi.frac, hf, bh.frac)
+        x_full = (_shl(xw[..., full], F - xw_frac) + _shl(bi.ints[full], F - bi.frac)
+                  + _shl(bh.ints[full], F - bh.frac))
 
-    def _lstm_step(self, xw, xw_frac, hw, hw_frac, bi, bh, c):
-        f, nl = self.formats, self.nonlinearity
-        pre = [self._gate_pre(g, xw, xw_frac, hw, hw_frac, bi, bh) for g in range(4)]
-        i, fg, o = (nl.int_fn("sigmoid", pre[k], f["pre"], f["gate"]) for k in (0, 1, 3))
-        g = nl.int_fn("tanh", pre[2], f["pre"], f["act"])
-        gf = f["gate"].frac
-        c = narrow(*_align((fg * c, gf + f["c"].frac), (i * g, gf + f["act"].frac)), f["c"])
-        t = nl.int_fn("tanh", c, f["c"], f["act"])
-        return narrow(o * t, gf + f["act"].frac, f["h"]), c
+        # tanh outputs lie in [-1, 1] of formats.act; narrowing them to formats.h is the identity
+        # when both share frac and h holds [-1, 1], and is then skipped.
+        act_is_h = fa.frac == fh.frac and fh.min_int <= -fa.one and fh.max_int >= fa.one
+
+        def tanh_h(v: np.ndarray, fin: Fixed) -> np.ndarray:
+            a = nl.int_fn("tanh", v, fin, fa)
+            return a if act_is_h else narrow(a, fa.frac, fh)
+
+        def pre_full(hw: np.ndarray, t: int) -> np.ndarray:
+            a = hw[:, full]  # a view into the fresh hw: updated in place
+            if F > hf:
+                a <<= F - hf
+            a += x_full[:, t] if tokens is None else x_full[tokens[:, t]]
+            return narrow(a, F, fp)
+
+        if self.cell == "gru":
+            ns = slice(2 * H, 3 * H)
+            Fh = max(hf, bh.frac)  # W_hn h + b_hn
+            b_hn = _shl(bh.ints[ns], Fh - bh.frac)
+            Fn = max(xw_frac, bi.frac, gf + fp.frac)  # W_in x + b_in + r * (...)
+            x_n = _shl(xw[..., ns], Fn - xw_frac) + _shl(bi.ints[ns], Fn - bi.frac)
+            for t in range(T):
+                hw = mv(h)
+                rz = nl.int_fn("sigmoid", pre_full(hw, t), fp, fg)
+                hn = hw[:, ns]
+                if Fh > hf:
+                    hn <<= Fh - hf
+                hn += b_hn
+                rhn = narrow(hn, Fh, fp)
+                rhn *= rz[:, :H]
+                if Fn > gf + fp.frac:
+                    rhn <<= Fn - gf - fp.frac
+                rhn += x_n[:, t] if tokens is None else x_n[tokens[:, t]]
+                n = tanh_h(narrow(rhn, Fn, fp), fp)
+                # h' = n + z * (h - n) at frac gf + h.frac, equal to (1 - z) * n + z * h
+                d = h - n
+                d *= rz[:, H:]
+                n <<= gf
+                d += n
+                h = narrow(d, gf + fh.frac, fh)
+                hs[:, t] = h
+        elif self.cell == "lstm":
+            cs = np.empty((B, T, H), np.int64)
+            c = np.zeros((B, H), np.int64)
+            for t in range(T):
+                pre = pre_full(mv(h), t)
+                s = nl.int_fn("sigmoid", pre, fp, fg)  # i, f, (unused), o
+                g = nl.int_fn("tanh", pre[:, 2 * H:3 * H], fp, fa)
+                c = narrow(*_align((s[:, H:2 * H] * c, gf + fc.frac), (s[:, :H] * g, gf + fa.frac)),
+                           fc)
+                tc = nl.int_fn("tanh", c, fc, fa)
+                tc *= s[:, 3 * H:]
+                h = narrow(tc, gf + fa.frac, fh)
+                hs[:, t], cs[:, t] = h, c
+        else:
+            for t in range(T):
+                h = tanh_h(pre_full(mv(h), t), fp)
+                hs[:, t] = h
+        return hs, cs
 
     # ------------------------------------------------------------------ float
     def run_float(self, inputs) -> RunResult:
@@ -478,9 +558,9 @@ class Model:
                 counts["weight_bits_read"] += rows * code_bits
                 return
             counts["weight_bits_read"] += rows * cols * code_bits
-            digits = _digit_counts(q.codes)
-            inc(add, width, digits.sum() + scale_adds)
-            counts["shift"] += int(_shifted_digit_counts(q.codes).sum())
+            digits, shifted = _digit_sums(q.codes)
+            inc(add, width, digits + scale_adds)
+            counts["shift"] += shifted
 
         for li, layer in enumerate(self.layers):
             w = widths["layers"][li]
@@ -602,7 +682,7 @@ class Model:
         method_params: dict | None = None,
         scale_terms: int = 2,
         bias_mode: str = "quantized",
-        bias_format: Fixed = Fixed(16, 10),
+        bias_format: Fixed = DEFAULT_BIAS_FORMAT,
         formats: dict[str, Fixed] | None = None,
         nonlinearity: Nonlinearity | None = None,
         stochastic: bool = False,
@@ -694,19 +774,15 @@ class Model:
                               **kwargs)
 
 
-def _digit_counts(codes: np.ndarray) -> np.ndarray:
-    """Number of CSD digits of each code (0 for a zero weight)."""
-    out = np.zeros(codes.shape, np.int64)
-    for v in np.unique(codes):
-        out[codes == v] = len(csd_digits(int(v)))
-    return out
-
-
-def _shifted_digit_counts(codes: np.ndarray) -> np.ndarray:
-    out = np.zeros(codes.shape, np.int64)
-    for v in np.unique(codes):
-        out[codes == v] = sum(1 for _, k in csd_digits(int(v)) if k)
-    return out
+def _digit_sums(codes: np.ndarray) -> tuple[int, int]:
+    """Total CSD digits of all codes (a zero weight has none) and how many of them are shifted."""
+    vals, counts = np.unique(codes, return_counts=True)
+    digits = shifted = 0
+    for v, n in zip(vals.tolist(), counts.tolist(), strict=True):
+        d = csd_digits(v)
+        digits += n * len(d)
+        shifted += n * sum(1 for _, k in d if k)
+    return digits, shifted
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -730,10 +806,17 @@ def load(path) -> Model:
     if not path.is_file():
         raise ModelFileError(f"{where}: no such model file")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
+        # Open the file here so that it is closed even when np.load fails half way.
+        with open(path, "rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not hasattr(z, "files"):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with z:
+                data = {k: z[k] for k in z.files}
     except Exception as e:  # zipfile.BadZipFile, EOFError, ValueError, OSError, ...
-        raise ModelFileError(f"{where}: not a readable .npz model file ({type(e).__name__}: {e})")
+        raise ModelFileError(
+            f"{where}: not a readable .npz model file ({type(e).__name__}: {e})"
+        ) from None
     if "header" not in data:
         raise ModelFileError(f"{where}: field 'header': missing (not a shiftrnn model file)")
     try:
@@ -766,22 +849,31 @@ def _from_header(hdr: dict, data: dict, where: str) -> Model:
     if ver != SCHEMA_VERSION:
         raise ModelFileError(f"{where}: field 'schema_version': {ver} not supported "
                              f"(this shiftrnn reads {SCHEMA_VERSION})")
+    formats = {}
+    for k, v in need(hdr, "formats", "", dict).items():
+        try:
+            formats[k] = Fixed.from_dict(v, where=f"formats.{k}")
+        except (ValueError, TypeError) as e:
+            raise ModelFileError(f"{where}: field 'formats.{k}': {e}") from None
+    nl_info = need(hdr, "nonlinearity", "", dict)
     try:
-        formats = {k: Fixed.from_dict(v, where=f"formats.{k}")
-                   for k, v in need(hdr, "formats", "", dict).items()}
-        nl = Nonlinearity(**need(hdr, "nonlinearity", "", dict))
+        nl = Nonlinearity(**nl_info)
     except (ValueError, TypeError) as e:
-        raise ModelFileError(f"{where}: {e}") from None
+        raise ModelFileError(f"{where}: field 'nonlinearity': {e}") from None
 
     def quant(info, key, ctx):
         try:
             csd = tuple((int(s), int(p)) for s, p in need(info, "scale_csd", ctx, list))
         except (TypeError, ValueError):
-            raise ModelFileError(f"{where}: field '{ctx}scale_csd': expected [[sign, exp], ...]")
+            raise ModelFileError(
+                f"{where}: field '{ctx}scale_csd': expected [[sign, exp], ...]"
+            ) from None
         if not csd or any(s not in (-1, 1) for s, _ in csd):
             raise ModelFileError(f"{where}: field '{ctx}scale_csd': signs must be ±1")
-        q = QuantMatrix(arr(key), int(need(info, "exp", ctx, int)),
-                        float(need(info, "scale", ctx)), csd)
+        scale = need(info, "scale", ctx)
+        if isinstance(scale, bool) or not isinstance(scale, int | float):
+            raise ModelFileError(f"{where}: field '{ctx}scale': expected a number, got {scale!r}")
+        q = QuantMatrix(arr(key), int(need(info, "exp", ctx, int)), float(scale), csd)
         if q.C == 0:
             raise ModelFileError(f"{where}: field '{ctx}scale_csd': scale sums to zero")
         return q

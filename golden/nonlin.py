@@ -22,10 +22,11 @@ function in float64 and are what training uses.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from .fixed import Fixed, narrow
+from .fixed import Fixed, narrow_clip
 
 __all__ = ["KINDS", "Nonlinearity"]
 
@@ -103,8 +104,9 @@ class Nonlinearity:
         kind = self.int_kind
         if kind == "hard":
             if fn == "sigmoid":
-                # (x + 2) / 4 at frac fin.frac + 2
-                y, yf = x + (2 << fin.frac if fin.frac >= 0 else 0), fin.frac + 2
+                # (x + 2) / 4 at frac fin.frac + 2 (x first moved to frac >= 0 so 2 is an integer)
+                e = max(0, -fin.frac)
+                y, yf = (x << e if e else x) + (2 << (fin.frac + e)), fin.frac + e + 2
             else:
                 y, yf = x, fin.frac
         elif kind == "plan":
@@ -113,8 +115,8 @@ class Nonlinearity:
                 y, yf = y - (1 << (yf - 1)), yf - 1
         else:
             idx = self.lut_index_int(fn, x, fin)
-            return self.lut_table_int(fn, fout)[idx]
-        return _clip_unit(narrow(y, yf, fout), fn, fout)
+            return _lut_table_int(fn, self.int_lut_bits, fout)[idx]
+        return narrow_clip(y, yf, fout, *_unit_range(fn, fout))
 
     # ------------------------------------------------------------------ tables
     def lut_index_int(self, fn: str, x, fin: Fixed) -> np.ndarray:
@@ -139,7 +141,7 @@ class Nonlinearity:
 
     def lut_table_int(self, fn: str, fout: Fixed) -> np.ndarray:
         """Table entries in ``fout``: the true function at each bin centre, rounded half up."""
-        return _clip_unit(fout.from_float(_TRUE[fn](self._centres(fn))), fn, fout)
+        return _lut_table_int(fn, self.int_lut_bits, fout).copy()
 
     def lut_table_float(self, fn: str) -> np.ndarray:
         return _TRUE[fn](self._centres(fn))
@@ -148,10 +150,25 @@ class Nonlinearity:
         return {"kind": self.kind, "lut_bits": self.lut_bits, "exact_lut_bits": self.exact_lut_bits}
 
 
-def _clip_unit(v: np.ndarray, fn: str, fout: Fixed) -> np.ndarray:
+def _unit_range(fn: str, fout: Fixed) -> tuple[int, int]:
+    """Integers of ``fout`` inside [0, 1] (sigmoid) or [-1, 1] (tanh)."""
     one = 1 << fout.frac
-    lo = 0 if fn == "sigmoid" else -one
-    return np.clip(v, max(lo, fout.min_int), min(one, fout.max_int))
+    return max(0 if fn == "sigmoid" else -one, fout.min_int), min(one, fout.max_int)
+
+
+def _clip_unit(v: np.ndarray, fn: str, fout: Fixed) -> np.ndarray:
+    """Clip ``v`` (already in ``fout``) to [0, 1] or [-1, 1]."""
+    return np.clip(v, *_unit_range(fn, fout))
+
+
+@lru_cache(maxsize=64)
+def _lut_table_int(fn: str, bits: int, fout: Fixed) -> np.ndarray:
+    """The integer table of ``Nonlinearity.lut_table_int`` (cached; read-only)."""
+    R, n = LUT_RANGE[fn], 1 << bits
+    centres = -R + (np.arange(n) + 0.5) * (2 * R / n)
+    table = _clip_unit(fout.from_float(_TRUE[fn](centres)), fn, fout)
+    table.flags.writeable = False
+    return table
 
 
 def _plan_sigmoid_float(x):
