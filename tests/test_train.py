@@ -317,3 +317,24 @@ def test_overfit_each_cell_combination_is_cheap(tiny_corpus):
                                  fake_quant=True, nonlinearity="lut"), corpus=tiny_corpus)
         log = tr.run()
         assert np.isfinite(log.final["test_bpc"])
+
+
+def test_cli_classify_then_eval(tmp_path, capsys):
+    from shiftrnn.cli import main
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 4, (120, 5))
+    data = tmp_path / "d.npz"
+    np.savez(data, x=x, y=(x[:, -1] >= 2).astype(np.int64))
+    out = tmp_path / "c.npz"
+    assert main(["train", "--task", "classify", "--data", str(data), "--cell", "rnn",
+                 "--method", "binary", "--hidden", "8", "--epochs", "2", "--batch", "16",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert main(["eval", str(out), "--data", str(data), "--json"]) == 0
+    import json
+
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["metric"] == "accuracy" and 0 <= res["int"] <= 1
+    assert main(["train", "--task", "classify", "--method", "binary", "--out",
+                 str(tmp_path / "e.npz")]) == 2
+    assert "--data" in capsys.readouterr().err

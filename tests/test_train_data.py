@@ -75,3 +75,13 @@ def test_load_classify_validates(tmp_path):
     np.savez(bad, x=np.zeros((4, 3)), y=np.zeros(4, np.int64))
     with pytest.raises(ValueError, match="integer tokens"):
         D.load_classify(bad)
+
+
+def test_train_package_and_eval_need_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, train, train.data, shiftrnn.cmd_train, shiftrnn.cli; "
+            "shiftrnn.cli.build_parser(); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
