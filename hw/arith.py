@@ -9,12 +9,13 @@ datapath passes ``use_mul=True`` where the same product may be written with ``*`
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Mux, Value, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 
 from golden import Fixed, Nonlinearity, csd_digits
 from golden.nonlin import LUT_RANGE
 
 __all__ = [
+    "wire",
     "align",
     "clamp",
     "const_mul",
@@ -31,6 +32,16 @@ def fmt_shape(fmt: Fixed):
     return signed(fmt.bits) if fmt.signed else unsigned(fmt.bits)
 
 
+def wire(m: Module, v, name: str = "t") -> Signal:
+    """Name an intermediate value: later uses share one net instead of copying the expression."""
+    v = Value.cast(v)
+    if isinstance(v, Signal):
+        return v
+    s = Signal(v.shape(), name=name)
+    m.d.comb += s.eq(v)
+    return s
+
+
 def tree_sum(terms: list) -> Value:
     """Balanced adder tree (exact: Amaranth widens every addition)."""
     terms = [t for t in terms if t is not None]
@@ -44,14 +55,14 @@ def tree_sum(terms: list) -> Value:
     return terms[0]
 
 
-def clamp(v: Value, lo: int, hi: int, shape) -> Value:
+def clamp(m: Module, v: Value, lo: int, hi: int, shape) -> Value:
     """Saturate ``v`` to ``[lo, hi]`` and cast to ``shape`` (the range must fit the shape)."""
-    v = Value.cast(v)
+    v = wire(m, v, "clamp_in")
     sat = Mux(v > hi, hi, Mux(v < lo, lo, v))[: shape.width]
     return sat.as_signed() if shape.signed else sat
 
 
-def narrow(v: Value, from_frac: int, fmt: Fixed) -> Value:
+def narrow(m: Module, v: Value, from_frac: int, fmt: Fixed) -> Value:
     """Round half up by ``from_frac - fmt.frac`` bits (arithmetic shift), then saturate."""
     v = Value.cast(v)
     k = from_frac - fmt.frac
@@ -59,26 +70,26 @@ def narrow(v: Value, from_frac: int, fmt: Fixed) -> Value:
         v = (v + (1 << (k - 1))) >> k
     elif k < 0:
         v = v << -k
-    return clamp(v, fmt.min_int, fmt.max_int, fmt_shape(fmt))
+    return wire(m, clamp(m, v, fmt.min_int, fmt.max_int, fmt_shape(fmt)), "narrow")
 
 
-def const_mul(v: Value, c: int, *, use_mul: bool = False) -> Value:
+def const_mul(m: Module, v: Value, c: int, *, use_mul: bool = False) -> Value:
     """``v * c`` for a constant ``c`` by shifts and adds/subtracts of its CSD digits."""
-    v = Value.cast(v)
+    v = wire(m, v, "cm_in")
     if use_mul:
         return v * Const(c, signed(max(2, abs(c).bit_length() + 1)))
     terms = [(v << k) if s > 0 else -(v << k) for s, k in csd_digits(c)]
     return tree_sum(terms) if terms else Const(0, signed(2))
 
 
-def shift_add_mul(a: Value, b: Value, *, use_mul: bool = False) -> Value:
+def shift_add_mul(m: Module, a: Value, b: Value, *, use_mul: bool = False) -> Value:
     """``a * b`` with ``b`` unsigned: the sum over the bits of ``b`` of ``a << i`` when set."""
-    a, b = Value.cast(a), Value.cast(b)
+    a, b = wire(m, a, "mul_a"), wire(m, b, "mul_b")
     if use_mul:
         return a * b
     assert not b.shape().signed, "the multiplier operand must be unsigned (a gate value)"
     zero = Const(0, a.shape())
-    return tree_sum([Mux(b[i], a, zero) << i for i in range(b.shape().width)])
+    return wire(m, tree_sum([Mux(b[i], a, zero) << i for i in range(b.shape().width)]), "prod")
 
 
 def align(*terms: tuple[Value, int]) -> tuple[Value, int]:
@@ -87,19 +98,20 @@ def align(*terms: tuple[Value, int]) -> tuple[Value, int]:
     return tree_sum([Value.cast(v) << (frac - f) for v, f in terms]), frac
 
 
-def nonlinearity(nl: Nonlinearity, fn: str, x: Value, fin: Fixed, fout: Fixed) -> Value:
+def nonlinearity(m: Module, nl: Nonlinearity, fn: str, x: Value, fin: Fixed,
+                 fout: Fixed) -> Value:
     """Integer ``sigmoid``/``tanh`` (``nl.int_kind``) of ``x`` in ``fin``; result in ``fout``."""
-    x = Value.cast(x)
+    x = wire(m, x, "nl_in")
     kind = nl.int_kind
     if kind == "lut":
         r = {8: 3, 4: 2}[LUT_RANGE[fn]]
         f, bits = fin.frac, nl.int_lut_bits
         lo, hi = -(1 << (r + f)), (1 << (r + f)) - 1
         width = r + 1 + f
-        u = (clamp(x, lo, hi, signed(width + 1)) - lo)[:width]
+        u = wire(m, (clamp(m, x, lo, hi, signed(width + 1)) - lo)[:width], "lut_u")
         idx = u >> (width - bits) if width >= bits else u << (bits - width)
         table = nl.lut_table_int(fn, fout)
-        return Array(Const(int(t), fmt_shape(fout)) for t in table)[idx[:bits]]
+        return wire(m, Array(Const(int(t), fmt_shape(fout)) for t in table)[idx[:bits]], "lut")
     if kind == "hard":
         if fn == "sigmoid":
             y, yf = x + (2 << fin.frac), fin.frac + 2
@@ -107,8 +119,8 @@ def nonlinearity(nl: Nonlinearity, fn: str, x: Value, fin: Fixed, fout: Fixed) -
             y, yf = x, fin.frac
     else:  # plan
         f = fin.frac
-        xs = (x << 1) if fn == "tanh" else x
-        a = Mux(xs < 0, -xs, xs)
+        xs = wire(m, (x << 1) if fn == "tanh" else x, "plan_x")
+        a = wire(m, Mux(xs < 0, -xs, xs), "plan_abs")
         one = 1 << f
         s = Mux(
             a >= 5 * one,
@@ -116,10 +128,12 @@ def nonlinearity(nl: Nonlinearity, fn: str, x: Value, fin: Fixed, fout: Fixed) -
             Mux((a << 3) >= 19 * one, a + 27 * one,
                 Mux(a >= one, (a << 2) + 20 * one, (a << 3) + 16 * one)),
         )
+        s = wire(m, s, "plan_s")
         y, yf = Mux(xs < 0, 32 * one - s, s), f + 5
         if fn == "tanh":
             y, yf = y - (1 << (yf - 1)), yf - 1
-    out = narrow(y, yf, fout)
+    out = narrow(m, y, yf, fout)
     one_out = 1 << fout.frac
     lo = 0 if fn == "sigmoid" else -one_out
-    return clamp(out, max(lo, fout.min_int), min(one_out, fout.max_int), fmt_shape(fout))
+    return wire(m, clamp(m, out, max(lo, fout.min_int), min(one_out, fout.max_int),
+                         fmt_shape(fout)), f"{fn}")

@@ -17,7 +17,7 @@ from .arith import align, const_mul, fmt_shape, narrow, nonlinearity, shift_add_
 __all__ = ["CellUnit", "cell_update"]
 
 
-def cell_update(model: Model, layer: int, acc_ih, acc_hh, b_ih, b_hh, h, c, *, use_mul=False):
+def cell_update(m, model: Model, layer: int, acc_ih, acc_hh, b_ih, b_hh, h, c, *, use_mul=False):
     """Expressions for one unit's new ``(h, c)`` (``c`` is None except for LSTM).
 
     ``acc_ih``/``acc_hh`` are the raw gate accumulators ``codes @ x`` (one per gate, before the
@@ -26,38 +26,38 @@ def cell_update(model: Model, layer: int, acc_ih, acc_hh, b_ih, b_hh, h, c, *, u
     f, nl, cell = model.formats, model.nonlinearity, model.cell
     lay = model.layers[layer]
     fin = model.layer_input_format(layer) if layer == 0 else f["h"]
-    xw = [(const_mul(a, lay.w_ih.C, use_mul=use_mul), fin.frac - lay.w_ih.shift) for a in acc_ih]
-    hw = [(const_mul(a, lay.w_hh.C, use_mul=use_mul), f["h"].frac - lay.w_hh.shift)
+    xw = [(const_mul(m, a, lay.w_ih.C, use_mul=use_mul), fin.frac - lay.w_ih.shift) for a in acc_ih]
+    hw = [(const_mul(m, a, lay.w_hh.C, use_mul=use_mul), f["h"].frac - lay.w_hh.shift)
           for a in acc_hh]
     bi = [(b, lay.b_ih.frac) for b in b_ih]
     bh = [(b, lay.b_hh.frac) for b in b_hh]
 
     def pre(g):
-        return narrow(*align(xw[g], bi[g], hw[g], bh[g]), f["pre"])
+        return narrow(m, *align(xw[g], bi[g], hw[g], bh[g]), f["pre"])
 
     def sig(v, fmt=f["pre"]):
-        return nonlinearity(nl, "sigmoid", v, fmt, f["gate"])
+        return nonlinearity(m, nl, "sigmoid", v, fmt, f["gate"])
 
     def tanh(v, fmt=f["pre"]):
-        return nonlinearity(nl, "tanh", v, fmt, f["act"])
+        return nonlinearity(m, nl, "tanh", v, fmt, f["act"])
 
     gf = f["gate"].frac
     if cell == "rnn":
-        return narrow(tanh(pre(0)), f["act"].frac, f["h"]), None
+        return narrow(m, tanh(pre(0)), f["act"].frac, f["h"]), None
     if cell == "gru":
         r, z = sig(pre(0)), sig(pre(1))
-        hn = narrow(*align(hw[2], bh[2]), f["pre"])
-        npre = narrow(*align(xw[2], bi[2], (shift_add_mul(hn, r, use_mul=use_mul),
+        hn = narrow(m, *align(hw[2], bh[2]), f["pre"])
+        npre = narrow(m, *align(xw[2], bi[2], (shift_add_mul(m, hn, r, use_mul=use_mul),
                                             gf + f["pre"].frac)), f["pre"])
-        n = narrow(tanh(npre), f["act"].frac, f["h"])
-        upd = (n << gf) + shift_add_mul(h - n, z, use_mul=use_mul)
-        return narrow(upd, gf + f["h"].frac, f["h"]), None
+        n = narrow(m, tanh(npre), f["act"].frac, f["h"])
+        upd = (n << gf) + shift_add_mul(m, h - n, z, use_mul=use_mul)
+        return narrow(m, upd, gf + f["h"].frac, f["h"]), None
     # lstm
     i, fg, g, o = sig(pre(0)), sig(pre(1)), tanh(pre(2)), sig(pre(3))
-    c_new = narrow(*align((shift_add_mul(c, fg, use_mul=use_mul), gf + f["c"].frac),
-                          (shift_add_mul(g, i, use_mul=use_mul), gf + f["act"].frac)), f["c"])
+    c_new = narrow(m, *align((shift_add_mul(m, c, fg, use_mul=use_mul), gf + f["c"].frac),
+                          (shift_add_mul(m, g, i, use_mul=use_mul), gf + f["act"].frac)), f["c"])
     t = tanh(c_new, f["c"])
-    return narrow(shift_add_mul(t, o, use_mul=use_mul), gf + f["act"].frac, f["h"]), c_new
+    return narrow(m, shift_add_mul(m, t, o, use_mul=use_mul), gf + f["act"].frac, f["h"]), c_new
 
 
 class CellUnit(wiring.Component):
@@ -97,7 +97,7 @@ class CellUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        h, c = cell_update(self.model, self.layer, list(self.acc_ih), list(self.acc_hh),
+        h, c = cell_update(m, self.model, self.layer, list(self.acc_ih), list(self.acc_hh),
                            list(self.b_ih), list(self.b_hh), self.h, self.c,
                            use_mul=self.use_mul)
         m.d.comb += self.h_new.eq(h)

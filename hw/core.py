@@ -370,8 +370,8 @@ class RecurrentCore(wiring.Component):
                         bias = Array(Const(b, signed(max(2, abs(b).bit_length() + 1)))
                                      for b in consts)[grp] if ngroups_o > 1 else \
                             Const(consts[0], signed(max(2, abs(consts[0]).bit_length() + 1)))
-                        val = narrow(*align(
-                            (const_mul(acc_o[e], model.head.w.C, use_mul=use_mul),
+                        val = narrow(m, *align(
+                            (const_mul(m, acc_o[e], model.head.w.C, use_mul=use_mul),
                              f["h"].frac - model.head.w.shift), (bias, hb.frac)), f["out"])
                         with m.Switch(grp):
                             for g in range(ngroups_o):
@@ -435,7 +435,7 @@ class RecurrentCore(wiring.Component):
             c_old = (by_group(cl[k] if k < H else Const(0, cl[0].shape()) for k in units)
                      if cl is not None else None)
             h_new, c_new = cell_update(
-                model, li, acc_ih[e], acc_hh[e], [bias(lay.b_ih, e, q) for q in range(G)],
+                m, model, li, acc_ih[e], acc_hh[e], [bias(lay.b_ih, e, q) for q in range(G)],
                 [bias(lay.b_hh, e, q) for q in range(G)], h_old, c_old, use_mul=use_mul)
             with m.Switch(grp):
                 for g, k in enumerate(units):
