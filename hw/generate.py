@@ -22,6 +22,18 @@ __all__ = ["GENERATOR_VERSION", "AxiTop", "build_top", "generate"]
 
 GENERATOR_VERSION = "shiftrnn-hw 0.1.0"
 
+#: Verilator -Wall rules waived for the generated file, deliberately: each is an idiom of yosys's
+#: Verilog backend (which Amaranth uses), not a defect of the design. See docs/decisions.md.
+LINT_WAIVED = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE", "PROCASSINIT", "UNSIGNED",
+               "UNUSEDSIGNAL", "DECLFILENAME")
+
+
+def lint_waiver(verilog_name: str) -> str:
+    """A Verilator configuration file waiving :data:`LINT_WAIVED` for one generated file."""
+    lines = ["`verilator_config", "// yosys write_verilog idioms; see shiftrnn docs/decisions.md"]
+    lines += [f'lint_off -rule {r} -file "*{verilog_name}"' for r in LINT_WAIVED]
+    return "\n".join(lines) + "\n"
+
 
 class AxiTop(wiring.Component):
     """:class:`RecurrentCore` with flat ``s_axis_*``/``m_axis_*`` ports (``tuser`` = first step).
@@ -100,6 +112,7 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
         "design": name,
         "top": modname,
         "verilog": f"{name}.v",
+        "lint_waiver": f"{name}.vlt",
         "model_file": "model.npz",
         "generator_version": GENERATOR_VERSION,
         "model_hash": model.hash(),
@@ -136,6 +149,7 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
         (tmp / f"{name}.v").write_text(text)
+        (tmp / f"{name}.vlt").write_text(lint_waiver(f"{name}.v"))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         model.save(tmp / "model.npz")
         if out_dir.exists():
