@@ -283,6 +283,12 @@ def load_torch(path, *, trusted: bool = False) -> dict[str, np.ndarray]:
             f"{path}: not a readable PyTorch file ({type(e).__name__}: {msg})"
         ) from None
     if isinstance(obj, nn.Module):
+        for name, sub in obj.named_modules():
+            if isinstance(sub, nn.RNN) and sub.nonlinearity != "tanh":
+                raise StateDictError(
+                    f"{path}: nn.RNN {name or '(top)'} uses nonlinearity={sub.nonlinearity!r}; "
+                    "shiftrnn's rnn cell is tanh"
+                )
         obj = obj.state_dict()
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]

@@ -384,7 +384,8 @@ class Model:
                 xw_frac = -q.shift
             else:
                 mv = _MatVec(q, self.layer_input_format(li), w["bound_ih"])
-                xw, tokens = mv(seq.reshape(B * T, -1)).reshape(B, T, -1), None
+                xw = mv(seq.reshape(B * T, seq.shape[-1])).reshape(B, T, q.codes.shape[0])
+                tokens = None
                 xw_frac = mv.frac
             seq, cs = self._run_layer(layer, xw, xw_frac, tokens, w["bound_hh"], T, B)
             hiddens.append(seq)
@@ -394,7 +395,7 @@ class Model:
             mv = _MatVec(self.head.w, f["h"], widths["head"]["bound"])
             lw = mv(seq.reshape(B * T, H))
             logits = narrow(*_align((lw, mv.frac), (self.head.b.ints, self.head.b.frac)),
-                            f["out"]).reshape(B, T, -1)
+                            f["out"]).reshape(B, T, self.output_size)
         return RunResult(
             hidden=[f["h"].to_float(v) for v in hiddens],
             logits=None if logits is None else f["out"].to_float(logits),

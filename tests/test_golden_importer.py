@@ -184,6 +184,9 @@ def test_load_torch_errors(tmp_path):
     with pytest.raises(StateDictError, match="custom.pt: holds objects other than tensors"):
         load_torch(tmp_path / "custom.pt")
     assert "rnn.weight_ih_l0" in load_torch(tmp_path / "custom.pt", trusted=True)
+    torch.save(torch.nn.RNN(2, 2, nonlinearity="relu"), tmp_path / "relu.pt")
+    with pytest.raises(StateDictError, match=r"relu.pt: nn.RNN \(top\) uses nonlinearity='relu'"):
+        load_torch(tmp_path / "relu.pt")
 
 
 def _custom_base():

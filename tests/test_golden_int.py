@@ -225,3 +225,14 @@ def test_op_counts_skip_zero_weights():
     assert nonzero <= sum(ops["add"].values())
     assert ops["nonlin"] == {"sigmoid": 12, "tanh": 6}
     assert m.run(np.zeros((1, 1, 8))).ops == ops
+
+
+@pytest.mark.parametrize("input_kind", ["token", "vector"])
+@pytest.mark.parametrize("shape", [(0, 5), (2, 0)])
+def test_empty_batch_or_sequence(input_kind, shape):
+    m = Model.random("lstm", "ternary", 4, 3, output_size=2, layers=2, input_kind=input_kind,
+                     seed=0)
+    x = np.zeros(shape, np.int64) if input_kind == "token" else np.zeros((*shape, 4))
+    for mode in ("int", "float"):
+        r = m.run(x, mode=mode)
+        assert r.h.shape == (*shape, 3) and r.logits.shape == (*shape, 2)
