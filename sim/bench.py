@@ -204,5 +204,10 @@ async def streams(dut):
     res.update(test="streams", seed=seed, sequences=len(bench.sequences),
                lengths=[len(s) for s in bench.sequences], beats_dropped_by_reset=dropped,
                beats_sent=bench.source.accepted)
+    if cfg.get("record", True):
+        # What the RTL produced, for comparisons with other simulators (sim.fast).
+        res["inputs"] = [np.asarray(s).tolist() for s in bench.sequences]
+        res["observed"] = {"tags": [list(t) for t in bench.sb.tags],
+                           "got": np.asarray(bench.sb.got, dtype=np.int64).tolist()}
     _report(cfg, "streams", res)
     assert res["passed"], f"seed={seed}: " + res["message"]

