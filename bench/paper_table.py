@@ -63,7 +63,7 @@ def run_one(job: dict) -> dict:
     t0 = time.perf_counter()
     tr = Trainer(cfg, task="lm", corpus=corpus)
     log = tr.run()
-    out = {"cell": cfg.cell, "label": job["label"],
+    out = {"cell": cfg.cell, "label": job["label"], "epoch": log.final["selected_epoch"],
            "test_bpc": log.final["test_bpc"], "valid_bpc": log.epochs[-1]["valid_bpc"],
            "train_bpc": log.epochs[-1]["train_bpc"], "steps": tr.step, "int_bpc": None}
     if cfg.method != "float":
@@ -120,7 +120,8 @@ def render(results: dict, cells, meta: dict) -> str:
         f"({meta['cores']} cores, 1-minute load average {meta['load']:.1f} at the start).",
         "",
         "Test BPC is the trainer's own evaluation (deterministic quantized weights, float "
-        "activations, as in the paper); 'int path' is the exported golden model's "
+        f"activations, as in the paper) of {meta['selection']}; 'int path' is the exported "
+        "golden model's "
         "bit-accurate integer path (what the hardware computes) on the same text. Binary H and "
         "ternary W0 are the Glorot bound of each tensor (the DESIGN.md default) unless the row "
         "names another scale.",
@@ -162,6 +163,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--nonlinearity", default="exact", choices=("exact", "hard", "plan", "lut"))
     ap.add_argument("--fake-quant", action="store_true")
+    ap.add_argument("--keep-last", action="store_true",
+                    help="test the last epoch's weights instead of the best validated ones")
     ap.add_argument("--no-scale-rows", dest="scale_rows", action="store_false",
                     help="skip the extra rows with a larger ternary scale")
     ap.add_argument("--cells", nargs="+", default=["gru", "lstm"], choices=("rnn", "gru", "lstm"))
@@ -179,6 +182,7 @@ def main(argv=None) -> int:
     streams = max(1, min(args.batch, (len(corpus.train) - 1) // (2 * args.seq_len)))
     bpe = math.ceil(((len(corpus.train) - 1) // streams) / args.seq_len)
     epochs, max_batches = plan_epochs(steps, bpe)
+    eval_every = max(1, epochs // 10)
     jobs = []
     for cell in args.cells:
         for label, m, s, params in ROWS + (SCALE_ROWS if args.scale_rows else []):
@@ -186,7 +190,8 @@ def main(argv=None) -> int:
                        hidden=args.hidden, epochs=epochs,
                        batch=args.batch, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
                        nonlinearity=args.nonlinearity, fake_quant=args.fake_quant,
-                       max_batches=max_batches, eval_every=max(1, epochs // 10), threads=1)
+                       max_batches=max_batches, eval_every=eval_every,
+                       keep_best=not args.keep_last, threads=1)
             jobs.append({"config": cfg, "corpus": corpus, "label": label})
     print(f"{corpus.describe()}\n{len(jobs)} runs x {epochs} epoch(s) "
           f"(~{min(bpe, max_batches or bpe) * epochs} steps each) on {args.jobs} worker(s)",
@@ -200,7 +205,7 @@ def main(argv=None) -> int:
             results[(r["cell"], r["label"])] = r
             ib = "" if r["int_bpc"] is None else f", int path {r['int_bpc']:.3f}"
             print(f"  {r['cell']} {r['label']}: test {r['test_bpc']:.3f}{ib} "
-                  f"({r['seconds']:.0f} s)", flush=True)
+                  f"(epoch {r['epoch']}, {r['seconds']:.0f} s)", flush=True)
     wall = time.perf_counter() - t0
     source = "built-in corpus (train/corpus.txt)" if corpus.source == "<builtin>" else \
         corpus.source
@@ -208,7 +213,10 @@ def main(argv=None) -> int:
                 budget=args.budget, steps=next(iter(results.values()))["steps"], epochs=epochs,
                 batch=args.batch, seq_len=args.seq_len, hidden=args.hidden, lr=args.lr,
                 nonlinearity=args.nonlinearity, seed=args.seed, fake_quant=args.fake_quant,
-                runs=len(jobs), wall=wall, jobs=args.jobs, cores=os.cpu_count(), load=load)
+                runs=len(jobs), wall=wall, jobs=args.jobs, cores=os.cpu_count(), load=load,
+                selection="the last epoch's weights" if args.keep_last else
+                f"the weights of the epoch with the best validation BPC (validated every "
+                f"{eval_every} epochs)")
     body = render(results, args.cells, meta)
     print()
     print(body)

@@ -70,6 +70,8 @@ def register(subparsers) -> None:
                    help="cap on training batches per epoch")
     p.add_argument("--eval-every", type=int, default=1, metavar="N",
                    help="validate every N epochs (and after the last)")
+    p.add_argument("--keep-last", action="store_true",
+                   help="test and export the last epoch's weights, not the best validated ones")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="torch threads (fixed for determinism)")
     p.add_argument("--checkpoint", metavar="FILE", help="save a checkpoint after every epoch")
@@ -130,7 +132,8 @@ def run_train(args) -> int:
         nonlinearity=args.nonlinearity, layers=args.layers, seed=args.seed,
         fake_quant=args.fake_quant, method_params=dict(args.method_param),
         scale_terms=args.scale_terms, bias_mode=args.bias_mode, max_batches=args.max_batches,
-        eval_every=args.eval_every, threads=args.threads, **optional)
+        eval_every=args.eval_every, keep_best=not args.keep_last, threads=args.threads,
+        **optional)
     common = dict(checkpoint=args.checkpoint, resume=args.resume,
                   progress=not args.no_progress, log_path=args.log)
     if args.task == "lm":

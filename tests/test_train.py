@@ -247,6 +247,19 @@ def test_resume_is_bit_identical(tiny_corpus, tmp_path):
                 resume=True)
 
 
+def test_keep_best_selects_the_best_validated_epoch(tiny_corpus):
+    tr = Trainer(tiny_config(method="binary", epochs=4, lr=3e-2), corpus=tiny_corpus)
+    log = tr.run()
+    valid = [r["valid_bpc"] for r in log.epochs]
+    assert log.final["selected_epoch"] == int(np.argmin(valid)) + 1
+    assert tr.evaluate("valid")["valid_bpc"] == pytest.approx(min(valid))
+    assert tr.export().meta["valid_bpc"] == pytest.approx(min(valid))
+    last = Trainer(tiny_config(method="binary", epochs=4, lr=3e-2, keep_best=False),
+                   corpus=tiny_corpus)
+    assert last.run().final["selected_epoch"] == 4
+    assert last.evaluate("valid")["valid_bpc"] == pytest.approx(valid[-1])
+
+
 def test_train_lm_api_and_float_baseline(tiny_corpus, tmp_path):
     model, log = train_lm(tiny_corpus, config=tiny_config(method="pow2-ternary", epochs=1),
                           log_path=tmp_path / "log.json")

@@ -140,10 +140,6 @@ class QuantRNN(nn.Module):
         with torch.no_grad():
             p.uniform_(-bound, bound)
 
-    def named_tensors(self):
-        """``(name, parameter)`` in PyTorch's naming (``weight_ih_l0``, ``head.weight``...)."""
-        return list(self.named_parameters())
-
     def clip_(self) -> None:
         """Clip every shadow tensor to its quantizer's range (call after each optimizer step)."""
         for name, p in self.named_parameters():

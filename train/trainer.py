@@ -74,6 +74,9 @@ class TrainConfig:
         Cap on training batches per epoch (a budget knob); None: the whole pass.
     eval_every : int
         Validate every this many epochs (and after the last one).
+    keep_best : bool
+        Test and export the weights of the validated epoch with the best validation metric
+        (early-stopping selection, as is usual for the paper's tables); False: the last epoch's.
     threads : int
         torch intra-op threads (fixed for determinism).
     """
@@ -96,6 +99,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     max_batches: int | None = None
     eval_every: int = 1
+    keep_best: bool = True
     threads: int = 1
 
     def __post_init__(self):
@@ -244,6 +248,8 @@ class Trainer:
             self.net.vocab = list(corpus.vocab)
         self.log = TrainLog(task, c.to_dict())
         self.epoch = 0
+        self.best: dict = {}  # state dict of the best validated epoch
+        self.best_epoch, self.best_metric = 0, None
         self.step = 0
         if resume:
             self._resume()
@@ -260,6 +266,9 @@ class Trainer:
             "opt": self.opt.state_dict(),
             "generator": self.net.generator.get_state(),
             "log_epochs": json.dumps(self.log.epochs),
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_metric": json.dumps(self.best_metric),
         }
 
     def _resume(self) -> None:
@@ -285,6 +294,8 @@ class Trainer:
         self.net.generator.set_state(st["generator"])
         self.epoch, self.step = int(st["epoch"]), int(st["step"])
         self.log.epochs = json.loads(st["log_epochs"])
+        self.best, self.best_epoch = st["best"], int(st["best_epoch"])
+        self.best_metric = json.loads(st["best_metric"])
 
     # ------------------------------------------------------------- schedule
     def _batches_per_epoch(self) -> int:
@@ -399,6 +410,7 @@ class Trainer:
                     last = self.epoch + 1 == c.epochs
                     if last or (self.epoch + 1) % c.eval_every == 0:
                         row.update(self.evaluate("valid"))
+                        self._track_best(row)
                     else:
                         row.update({"valid_bpc" if self.task == "lm" else "valid_acc": None})
                     row["steps"] = self.step
@@ -418,10 +430,22 @@ class Trainer:
                     bar.close()
             if self.epoch < c.epochs:
                 return self.log
+            if c.keep_best and self.best:
+                self.net.load_state_dict(self.best)
             self.log.final = self.evaluate("test")
+            self.log.final["selected_epoch"] = self.best_epoch if c.keep_best else self.epoch
         if self.log_path is not None:
             self.log.save(self.log_path)
         return self.log
+
+    def _track_best(self, row: dict) -> None:
+        if self.task == "lm":
+            m, better = row["valid_bpc"], lambda a, b: a < b
+        else:
+            m, better = row["valid_acc"], lambda a, b: a > b
+        if self.best_metric is None or better(m, self.best_metric):
+            self.best_metric, self.best_epoch = m, self.epoch + 1
+            self.best = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
 
     # ----------------------------------------------------------- evaluation
     def evaluate(self, split: str = "test") -> dict:
@@ -443,8 +467,10 @@ class Trainer:
         else:
             m.update(classes=int(self.dataset["classes"]))
         m.update({k: v for k, v in self.log.final.items()})
-        if self.log.epochs:
-            m.update({k: v for k, v in self.log.epochs[-1].items() if k.startswith("valid")})
+        sel = self.log.final.get("selected_epoch", self.epoch)
+        for row in self.log.epochs:
+            if row["epoch"] == sel:
+                m.update({k: v for k, v in row.items() if k.startswith("valid")})
         m.update(meta or {})
         return self.net.export(meta=m)
 
