@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden import Fixed, Model, QuantMatrix, bits_signed, csd_digits
 
-from .arith import align, const_mul, fmt_shape, narrow, tree_sum
+from .arith import align, const_mul, fmt_shape, narrow, tree_sum, wire
 from .cell import cell_update
 from .layouts import beat_layout, fields_width, input_fields, output_fields
 
@@ -269,6 +269,16 @@ class RecurrentCore(wiring.Component):
                     acc = accs[s]
                     m.d.sync += acc.eq(Mux(first_pipe, 0, acc) + mc.term(word, v_pipe))
 
+        # ROM row base addresses ``grp * n``, by shift-and-add, computed outside the FSM.
+        grp_products = {}
+        if not unrolled:
+            ns = {H} | ({model.input_size} if model.input_size else set())
+            for n in sorted(ns):
+                grp_products[n] = wire(m, const_mul(m, grp, n), f"grp_x{n}")
+
+        def grp_times(n):
+            return grp_products[n]
+
         # ----------------------------------------------------------------- FSM
         deferred = []  # accumulate stages, placed after the FSM
         with m.FSM(name="ctrl"):
@@ -306,16 +316,16 @@ class RecurrentCore(wiring.Component):
                         if vin is None:
                             port_ih = self._rom(m, f"rom_ih{li}", mc_ih, rows_of_group, n_in,
                                                 lambda j: j)
-                            seg_ih = (1, port_ih, lambda j: grp * n_in + x_tok,
+                            seg_ih = (1, port_ih, lambda j: grp_times(n_in) + x_tok,
                                       lambda j: Const(1, signed(2)))
                         else:
                             port_ih = self._rom(m, f"rom_ih{li}", mc_ih, rows_of_group, n_in,
                                                 lambda j: j)
-                            seg_ih = (cols_ih, port_ih, lambda j, n=n_in: grp * n + j,
+                            seg_ih = (cols_ih, port_ih, lambda j, n=n_in: grp_times(n) + j,
                                       lambda j, v=vin: Array(v)[j])
                         port_hh = self._rom(m, f"rom_hh{li}", mc_hh, rows_of_group, H,
                                             lambda j: j)
-                        seg_hh = (H, port_hh, lambda j: grp * H + j,
+                        seg_hh = (H, port_hh, lambda j: grp_times(H) + j,
                                   lambda j, v=h[li]: Array(v)[j])
                         ncols = fold_mac(2 * li, [seg_ih, seg_hh])
                         with m.If(col == ncols):
@@ -355,7 +365,7 @@ class RecurrentCore(wiring.Component):
                         m.next = "HEAD_W"
                     else:
                         port_o = self._rom(m, "rom_head", mc_o, rows_o, H, lambda j: j)
-                        ncols = fold_mac(2 * L, [(H, port_o, lambda j: grp * H + j,
+                        ncols = fold_mac(2 * L, [(H, port_o, lambda j: grp_times(H) + j,
                                                    lambda j: Array(h[L - 1])[j])])
                         with m.If(col == ncols):
                             m.d.sync += col.eq(0)
