@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 from golden import Fixed, Model
 
 from .arith import align, const_mul, fmt_shape, narrow, nonlinearity, shift_add_mul
+from .params import silence_on_error
 
 __all__ = ["CellUnit", "cell_update"]
 
@@ -72,6 +73,7 @@ class CellUnit(wiring.Component):
         Widths of the raw gate accumulators.
     """
 
+    @silence_on_error
     def __init__(self, *, model: Model, layer: int, acc_ih_width: int, acc_hh_width: int,
                  bias_width: int = 32, use_mul: bool = False):
         if not 0 <= layer < len(model.layers):

@@ -22,6 +22,7 @@ from golden import Fixed, Model, QuantMatrix, bits_signed, csd_digits
 from .arith import align, const_mul, fmt_shape, narrow, tree_sum, wire
 from .cell import cell_update
 from .layouts import beat_layout, fields_width, input_fields, output_fields
+from .params import silence_on_error
 
 __all__ = ["DATAPATHS", "MatrixCodes", "RecurrentCore", "Timing", "timing"]
 
@@ -149,6 +150,7 @@ class RecurrentCore(wiring.Component):
         ``mult`` is the multiplier baseline (the one place ``*`` is allowed).
     """
 
+    @silence_on_error
     def __init__(self, *, model: Model, lanes: int | None = None, unrolled: bool = False,
                  datapath: str = "shiftadd"):
         if not isinstance(model, Model):
@@ -316,7 +318,7 @@ class RecurrentCore(wiring.Component):
                         if vin is None:
                             port_ih = self._rom(m, f"rom_ih{li}", mc_ih, rows_of_group, n_in,
                                                 lambda j: j)
-                            seg_ih = (1, port_ih, lambda j: grp_times(n_in) + x_tok,
+                            seg_ih = (1, port_ih, lambda j, n=n_in: grp_times(n) + x_tok,
                                       lambda j: Const(1, signed(2)))
                         else:
                             port_ih = self._rom(m, f"rom_ih{li}", mc_ih, rows_of_group, n_in,
@@ -353,12 +355,12 @@ class RecurrentCore(wiring.Component):
                     m.next = nxt
 
             if model.head is not None:
-                O = model.output_size
-                rows_o = [[(g * Eo + e) if g * Eo + e < O else None for e in range(Eo)]
+                n_out = model.output_size
+                rows_o = [[(g * Eo + e) if g * Eo + e < n_out else None for e in range(Eo)]
                           for g in range(ngroups_o)]
                 with m.State("HEAD_MAC"):
                     if unrolled:
-                        for k in range(O):
+                        for k in range(n_out):
                             terms = [mc_o.const_term(int(model.head.w.codes[k, j]), h[L - 1][j])
                                      for j in range(H)]
                             m.d.sync += acc_o[k].eq(tree_sum(terms))

@@ -17,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 from golden import Model
 
 from .core import DATAPATHS, RecurrentCore
+from .params import silence_on_error
 
 __all__ = ["GENERATOR_VERSION", "AxiTop", "build_top", "generate"]
 
@@ -41,6 +42,7 @@ class AxiTop(wiring.Component):
     Parameters are those of :class:`RecurrentCore`.
     """
 
+    @silence_on_error
     def __init__(self, *, model: Model, lanes: int | None = None, unrolled: bool = False,
                  datapath: str = "shiftadd"):
         self.core = RecurrentCore(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath)
