@@ -77,7 +77,7 @@ def const_mul(m: Module, v: Value, c: int, *, use_mul: bool = False) -> Value:
     """``v * c`` for a constant ``c`` by shifts and adds/subtracts of its CSD digits."""
     v = wire(m, v, "cm_in")
     if use_mul:
-        return v * Const(c, signed(max(2, abs(c).bit_length() + 1)))
+        return v * Const(c, signed(max(2, abs(c).bit_length() + 1)))  # mult baseline
     terms = [(v << k) if s > 0 else -(v << k) for s, k in csd_digits(c)]
     return tree_sum(terms) if terms else Const(0, signed(2))
 
@@ -86,7 +86,7 @@ def shift_add_mul(m: Module, a: Value, b: Value, *, use_mul: bool = False) -> Va
     """``a * b`` with ``b`` unsigned: the sum over the bits of ``b`` of ``a << i`` when set."""
     a, b = wire(m, a, "mul_a"), wire(m, b, "mul_b")
     if use_mul:
-        return a * b
+        return a * b  # mult baseline only
     assert not b.shape().signed, "the multiplier operand must be unsigned (a gate value)"
     zero = Const(0, a.shape())
     return wire(m, tree_sum([Mux(b[i], a, zero) << i for i in range(b.shape().width)]), "prod")

@@ -119,7 +119,7 @@ class MatrixCodes:
     def term(self, word: Value, v: Value) -> Value:
         """``code * v`` from a ROM word (a runtime value)."""
         if self.use_mul:
-            return v * word.as_signed()
+            return v * word.as_signed()  # mult baseline only
         step, terms = 2 + self.shift_bits, []
         for d in range(self.digits):
             base = d * step
@@ -132,7 +132,7 @@ class MatrixCodes:
         if code == 0:
             return None
         if self.use_mul:
-            return v * Const(int(code), self.code_shape)
+            return v * Const(int(code), self.code_shape)  # mult baseline only
         return tree_sum([(v << k) if s > 0 else -(v << k) for s, k in csd_digits(int(code))])
 
 
