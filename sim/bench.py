@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 
 from sim.axis import AxisMonitor, AxisSink, AxisSource, Beat, Scoreboard
@@ -69,11 +71,20 @@ class Bench:
 
         return int(convert(PERIOD_NS, "ns", to="step"))
 
+    def speed(self) -> dict:
+        """Cycles simulated since :meth:`start` and the wall time they took (this process)."""
+        cycles = (get_sim_time() - self.t_sim) // self.period_steps
+        wall = time.perf_counter() - self.t_wall
+        return {"cycles": int(cycles), "wall_seconds": wall,
+                "cycles_per_s": cycles / wall if wall > 0 else None}
+
     def _golden(self, tag) -> np.ndarray:
         seq, step = tag
         return self.expected[seq][step]
 
     async def start(self) -> None:
+        self.t_wall = time.perf_counter()
+        self.t_sim = get_sim_time()
         Clock(self.dut.clk, PERIOD_NS, unit="ns").start()
         self.dut.rst.value = 1
         self.dut.s_axis_tvalid.value = 0
@@ -156,6 +167,7 @@ async def timing(dut):
         latency=float(np.median(delays)) if delays.size else None,
         manifest_cycles_per_timestep=cpt,
         manifest_latency=latency,
+        **bench.speed(),
     )
     problems = []
     if intervals.size and not (intervals == cpt).all():
@@ -203,7 +215,7 @@ async def streams(dut):
     res = bench.sb.result()
     res.update(test="streams", seed=seed, sequences=len(bench.sequences),
                lengths=[len(s) for s in bench.sequences], beats_dropped_by_reset=dropped,
-               beats_sent=bench.source.accepted)
+               beats_sent=bench.source.accepted, **bench.speed())
     if cfg.get("record", True):
         # What the RTL produced, for comparisons with other simulators (sim.fast).
         res["inputs"] = [np.asarray(s).tolist() for s in bench.sequences]

@@ -39,8 +39,8 @@ from .toolchain import ensure_verilator
 
 __all__ = ["SimResult", "simulate", "fast_build", "bpc_from_logits", "flop_names"]
 #: Bump when the harness or its build recipe changes.
-HARNESS_RECIPE = 3
-OPT = "-O2"
+HARNESS_RECIPE = 4
+OPT = "-O1"
 MAGIC = 0x314E5253  # 'SRN1'
 
 
@@ -279,7 +279,7 @@ def _build_harness(verilog: Path, design: Design, folder: Path, runtime: Path | 
         install_runtime(runtime, folder)
     jobs = str(max(1, min(4, os.cpu_count() or 1)))
     _run(["make", "-j", jobs, "-C", str(folder), "-f", "Vtop.mk", f"OPT_FAST={OPT}",
-          f"OPT_GLOBAL={OPT}", "OPT_SLOW=-O1", *MAKE_VARS], folder, log)
+          "OPT_GLOBAL=-O2", "OPT_SLOW=-O0", *MAKE_VARS], folder, log)
     if not (folder / "harness").is_file():
         raise BuildError(f"fast-path build produced no harness; log {log}:\n{log_tail(log)}")
     return bits
