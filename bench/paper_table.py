@@ -136,12 +136,15 @@ def render(results: dict, cells, meta: dict) -> str:
     return "\n".join(text) + "\n"
 
 
-def write_section(path: Path, body: str) -> None:
-    """Replace (or append) the '## Paper table' section of a markdown file."""
+def write_section(path: Path, body: str, append: bool = False) -> None:
+    """Replace the '## Paper table' section of a markdown file (or add to its end)."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     block = f"{SECTION}\n\n{body}"
     pat = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pat.search(text):
+    found = pat.search(text)
+    if found and append:
+        block = found.group(0).rstrip("\n") + "\n\n" + body
+    if found:
         text = pat.sub(lambda _: block + "\n", text, count=1)
     else:
         text = text.rstrip("\n") + "\n\n" + block
@@ -172,6 +175,9 @@ def main(argv=None) -> int:
                     help="parallel training processes (one torch thread each)")
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--append", action="store_true",
+                    help="add this table below the section's current content (a second budget "
+                         "or corpus) instead of replacing it")
     args = ap.parse_args(argv)
     if args.budget <= 0:
         ap.error("--budget must be > 0")
@@ -221,7 +227,9 @@ def main(argv=None) -> int:
     print()
     print(body)
     if not args.no_write:
-        write_section(Path(args.docs), body)
+        if args.append:
+            body = f"### Budget {args.budget:g}, {', '.join(args.cells).upper()}\n\n{body}"
+        write_section(Path(args.docs), body, append=args.append)
         print(f"wrote the '{SECTION[3:]}' section of {args.docs}")
     return 0
 

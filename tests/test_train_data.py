@@ -85,3 +85,28 @@ def test_train_package_and_eval_need_no_torch():
             "shiftrnn.cli.build_parser(); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_paper_table_section_writer(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "paper_table.py"
+    spec = importlib.util.spec_from_file_location("paper_table", path)
+    P = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(P)
+    res = {("gru", "float (baseline)"): {"test_bpc": 2.0, "int_bpc": None},
+           ("gru", "binary (det)"): {"test_bpc": 2.9, "int_bpc": 2.9},
+           ("gru", "pow2-ternary"): {"test_bpc": 1.9, "int_bpc": 1.91}}
+    meta = dict(corpus="c", budget=1.0, steps=5, epochs=1, batch=2, seq_len=3, hidden=4, lr=0.1,
+                nonlinearity="hard", seed=0, fake_quant=False, runs=3, wall=1.0, jobs=1,
+                cores=2, load=0.5, selection="the last epoch's weights")
+    body = P.render(res, ["gru"], meta)
+    assert "GRU binary (det) fails" in body and "GRU pow2-ternary beats float" in body
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## Paper table\n\nstale\n\n## Other\n\nkept\n")
+    P.write_section(doc, body)
+    text = doc.read_text()
+    assert "stale" not in text and "kept" in text and "| pow2-ternary | 1.900 | 1.910 |" in text
+    P.write_section(doc, "more\n", append=True)
+    assert doc.read_text().index("more") < doc.read_text().index("## Other")
