@@ -63,7 +63,7 @@ def main(argv=None) -> int:
 
     # cocotb + Verilator.
     t0 = time.perf_counter()
-    res = sim.verify(d, sequences=8, length=24, seed=args.seed, idle_prob=0.0,
+    res = sim.verify(d, sequences=30, length=40, seed=args.seed, idle_prob=0.0,
                      backpressure=0.0, tests=("streams",))
     total = time.perf_counter() - t0
     assert res.passed, res.summary()
