@@ -1,6 +1,6 @@
 """Elementwise cell logic: from one hidden unit's gate accumulators to its new state.
 
-The golden twin is ``golden.Model._gru_step`` / ``_lstm_step`` / the RNN branch of ``run_int``
+The golden twin is golden's integer cell update (``golden.model`` run_int)
 applied to one unit.
 """
 
