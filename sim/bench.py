@@ -118,8 +118,11 @@ class Bench:
     async def reset_mid_stream(self, after_beats: int, cycles: int = 3) -> int:
         """Assert rst once ``after_beats`` more beats were taken; return beats dropped."""
         target = self.source.accepted + after_beats
+        budget = 200 + after_beats * (self.design.cycles_per_timestep + 8) * 8
         while self.source.accepted < target:
             await RisingEdge(self.dut.clk)
+            budget -= 1
+            assert budget > 0, "the design stopped taking input beats (s_axis_tready stuck low)"
         self.dut.rst.value = 1
         self.sink.paused = True
         dropped = self.source.flush()
