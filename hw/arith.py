@@ -58,7 +58,12 @@ def tree_sum(terms: list) -> Value:
 def clamp(m: Module, v: Value, lo: int, hi: int, shape) -> Value:
     """Saturate ``v`` to ``[lo, hi]`` and cast to ``shape`` (the range must fit the shape)."""
     v = wire(m, v, "clamp_in")
-    sat = Mux(v > hi, hi, Mux(v < lo, lo, v))[: shape.width]
+    vs = v.shape()
+    vmin = -(1 << (vs.width - 1)) if vs.signed else 0
+    vmax = (1 << (vs.width - 1)) - 1 if vs.signed else (1 << vs.width) - 1
+    sat = v if vmin >= lo else Mux(v < lo, lo, v)  # skip comparisons that cannot be true
+    sat = sat if vmax <= hi else Mux(v > hi, hi, sat)
+    sat = Value.cast(sat)[: shape.width]
     return sat.as_signed() if shape.signed else sat
 
 

@@ -254,7 +254,8 @@ class RecurrentCore(wiring.Component):
             start = 0
             ncols = sum(s[0] for s in segs)
             for si, (n, port, addr_fn, value_fn) in enumerate(segs, start=seg_base):
-                with m.If((col >= start) & (col < start + n)):
+                in_seg = (col < start + n) if start == 0 else (col >= start) & (col < start + n)
+                with m.If(in_seg):
                     j = col - start
                     m.d.comb += port.addr.eq(addr_fn(j))
                     m.d.sync += [v_pipe.eq(value_fn(j)), seg_pipe.eq(si),

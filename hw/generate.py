@@ -25,8 +25,8 @@ GENERATOR_VERSION = "shiftrnn-hw 0.1.0"
 
 #: Verilator -Wall rules waived for the generated file, deliberately: each is an idiom of yosys's
 #: Verilog backend (which Amaranth uses), not a defect of the design. See docs/decisions.md.
-LINT_WAIVED = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE", "PROCASSINIT", "UNSIGNED",
-               "UNUSEDSIGNAL", "DECLFILENAME")
+LINT_WAIVED = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE", "PROCASSINIT", "UNUSEDSIGNAL",
+               "DECLFILENAME")
 
 
 def lint_waiver(verilog_name: str) -> str:
