@@ -174,7 +174,7 @@ class RecurrentCore(wiring.Component):
         })
 
     # ----------------------------------------------------------------- helpers
-    def _rom(self, m, name, mc: MatrixCodes, rows_of_group, ncols, col_of):
+    def _rom(self, m, name, mc: MatrixCodes, rows_of_group, ncols):
         """A weight-code ROM: word (group, column) holds every slot's code."""
         init = []
         for g in range(len(rows_of_group)):
@@ -182,7 +182,7 @@ class RecurrentCore(wiring.Component):
                 w = 0
                 for s, row in enumerate(rows_of_group[g]):
                     if row is not None:
-                        w |= mc.word(int(mc.q.codes[row, col_of(j)])) << (s * mc.word_width)
+                        w |= mc.word(int(mc.q.codes[row, j])) << (s * mc.word_width)
                 init.append(w)
         width = mc.word_width * len(rows_of_group[0])
         mem = Memory(shape=unsigned(width), depth=len(init), init=init)
@@ -314,20 +314,15 @@ class RecurrentCore(wiring.Component):
                                              x_tok if token else None)
                         m.next = f"L{li}_EW"
                     else:
-                        cols_ih = 1 if vin is None else len(vin)
                         n_in = model.input_size if li == 0 else H
-                        if vin is None:
-                            port_ih = self._rom(m, f"rom_ih{li}", mc_ih, rows_of_group, n_in,
-                                                lambda j: j)
+                        port_ih = self._rom(m, f"rom_ih{li}", mc_ih, rows_of_group, n_in)
+                        if vin is None:  # token: one read of the token's column, times 1
                             seg_ih = (1, port_ih, lambda j, n=n_in: grp_times(n) + x_tok,
                                       lambda j: Const(1, signed(2)))
                         else:
-                            port_ih = self._rom(m, f"rom_ih{li}", mc_ih, rows_of_group, n_in,
-                                                lambda j: j)
-                            seg_ih = (cols_ih, port_ih, lambda j, n=n_in: grp_times(n) + j,
+                            seg_ih = (n_in, port_ih, lambda j, n=n_in: grp_times(n) + j,
                                       lambda j, v=vin: Array(v)[j])
-                        port_hh = self._rom(m, f"rom_hh{li}", mc_hh, rows_of_group, H,
-                                            lambda j: j)
+                        port_hh = self._rom(m, f"rom_hh{li}", mc_hh, rows_of_group, H)
                         seg_hh = (H, port_hh, lambda j: grp_times(H) + j,
                                   lambda j, v=h[li]: Array(v)[j])
                         ncols = fold_mac(2 * li, [seg_ih, seg_hh])
@@ -367,7 +362,7 @@ class RecurrentCore(wiring.Component):
                             m.d.sync += acc_o[k].eq(tree_sum(terms))
                         m.next = "HEAD_W"
                     else:
-                        port_o = self._rom(m, "rom_head", mc_o, rows_o, H, lambda j: j)
+                        port_o = self._rom(m, "rom_head", mc_o, rows_o, H)
                         ncols = fold_mac(2 * L, [(H, port_o, lambda j: grp_times(H) + j,
                                                    lambda j: Array(h[L - 1])[j])])
                         with m.If(col == ncols):
