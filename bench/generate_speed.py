@@ -49,7 +49,8 @@ def main() -> None:
     args = ap.parse_args()
     cases = [("folded lanes=8", h) for h in ((32, 64) if args.quick else (32, 64, 128, 256))]
     cases += [("unrolled", h) for h in ((16,) if args.quick else (16, 32, 64))]
-    rows = ["| mode | hidden | seconds | Verilog bytes | cycles/timestep |", "|---|---|---|---|---|"]
+    rows = ["| mode | hidden | seconds | Verilog bytes | cycles/timestep |",
+            "|---|---|---|---|---|"]
     for mode, hidden in cases:
         s, size, cpt = measure(hidden, "unrolled" if mode == "unrolled" else "folded")
         rows.append(f"| {mode} | {hidden} | {s:.1f} | {size:,} | {cpt} |")

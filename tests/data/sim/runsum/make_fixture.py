@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import Bias, Fixed, Layer, Model, QuantMatrix, Nonlinearity
+from golden import Bias, Fixed, Layer, Model, Nonlinearity, QuantMatrix
 
 HERE = Path(__file__).resolve().parent
 N = 3
