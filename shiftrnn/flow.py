@@ -434,6 +434,7 @@ corpus = "builtin"
 hidden = 32
 epochs = 20
 fake_quant = true
+float_baseline = true
 
 [hardware]
 lanes = 1
@@ -889,7 +890,7 @@ class _Run:
         model_res = self.stage(1, "model", inputs, what, self._stage_model)
 
         q_inputs = {"model_stage": model_res, "formats": m["formats"], "data": cfg["data"],
-                    "config_model": m}
+                    "config_model": m, "data_files": _data_files_digest(cfg)}
         q = self.stage(2, "quantize", q_inputs, "quantize and evaluate the golden model",
                        self._stage_quantize)
         self._check_hardware(q)
@@ -902,8 +903,9 @@ class _Run:
         q = self.state["stages"]["quantize"]["result"]
         s = self.stage(5, "simulate", {"design": g["digest"], "data": q["data_digest"]},
                        f"fast path on {q['data']}", self._stage_simulate)
+        activity = {k: s.get(k) for k in ("toggles", "cycles", "timesteps")}
         self.stage(6, "estimate", {"design": g["digest"], "baseline": g.get("baseline"),
-                                   "estimate": est, "ops": q["ops"], "sim": s},
+                                   "estimate": est, "ops": q["ops"], "activity": activity},
                    "synthesis, place and route, energy", self._stage_estimate)
         from .report import REPORT_VERSION
 
@@ -930,6 +932,8 @@ class _Run:
         cfg = self.cfg
         m = cfg["model"]
         if m["source"] != "train":
+            for stale in ("trained.npz", "train_log.json"):
+                (self.work / stale).unlink(missing_ok=True)
             p = Path(m["path"])
             if m["source"] == "file":
                 import golden
@@ -1078,6 +1082,7 @@ class _Run:
         lanes = None if hwc["unrolled"] else (hwc["lanes"] or 1)
         stage = self.work / ".generate"
         shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(self.work / "baseline_mult", ignore_errors=True)
         try:
             with self.status(f"hw.generate {name}"):
                 d = hw.generate(self.model, out_dir=stage / name, lanes=lanes,
@@ -1101,7 +1106,6 @@ class _Run:
                     b = hw.generate(self.model, out_dir=stage / "baseline_mult", lanes=lanes,
                                     unrolled=hwc["unrolled"], datapath="mult", name=bname)
                 target = self.work / "baseline_mult"
-                shutil.rmtree(target, ignore_errors=True)
                 os.replace(b, target)
                 bman = json.loads((target / "manifest.json").read_text())
                 res["baseline"] = {"folder": "baseline_mult", "top": bman["top"],
@@ -1215,30 +1219,50 @@ class _Run:
         if g.get("baseline"):
             b = g["baseline"]
             designs["mult"] = (self.work / b["verilog"], b["top"])
-        res: dict = {"synth": {}, "pnr": {}}
+        synth: dict = {}
+        pnr: dict = {}
+
+        def do_synth(target, label):
+            v, top = designs[label]
+            r = E.synthesize(v, top, target, timeout=est["synth_timeout"])
+            d = {k: getattr(r, k) for k in ("lut", "ff", "carry", "dsp", "bram", "seconds",
+                                            "from_cache")}
+            d.update(cells=r.cells, total_cells=r.total_cells,
+                     mul_cells=[c.name for c in r.mul_cells])
+            synth[(target, label)] = d
+
+        def do_pnr(dev, label):
+            v, top = designs[label]
+            p = E.place_and_route(v, top, dev, wrap_io=True, timeout=est["pnr_timeout"])
+            pnr[(dev, label)] = {
+                "fits": p.fits, "fmax_mhz": p.fmax_mhz, "message": p.message,
+                "utilisation": {k: u for k, u in p.utilisation.items() if u["used"]},
+                "seconds": p.seconds, "from_cache": p.from_cache}
+
+        # The first yosys run alone (it may compile yosys's WebAssembly, cached after that);
+        # then one chain per design on two workers: the tools are single-threaded.
+        jobs = [(do_synth, t, lab) for t in est["targets"] for lab in designs]
+        jobs += [(do_pnr, dev, lab) for dev in est["devices"] for lab in designs
+                 if lab == "shiftrnn" or est["baseline_pnr"]]
+        first = jobs[:1]
+        chains = [[j for j in jobs[1:] if j[2] == lab] for lab in designs]
+        chains = [c for c in chains if c]
         try:
-            for target in est["targets"]:
-                res["synth"][target] = {}
-                for label, (v, top) in designs.items():
-                    with self.status(f"yosys {target} {top}"):
-                        r = E.synthesize(v, top, target, timeout=est["synth_timeout"])
-                    d = {k: getattr(r, k) for k in ("lut", "ff", "carry", "dsp", "bram",
-                                                    "seconds", "from_cache")}
-                    d.update(cells=r.cells, total_cells=r.total_cells,
-                             mul_cells=[c.name for c in r.mul_cells])
-                    res["synth"][target][label] = d
-            for dev in est["devices"]:
-                res["pnr"][dev] = {}
-                for label, (v, top) in designs.items():
-                    if label != "shiftrnn" and not est["baseline_pnr"]:
-                        continue
-                    with self.status(f"nextpnr {dev} {top}"):
-                        p = E.place_and_route(v, top, dev, wrap_io=True,
-                                              timeout=est["pnr_timeout"])
-                    res["pnr"][dev][label] = {
-                        "fits": p.fits, "fmax_mhz": p.fmax_mhz, "message": p.message,
-                        "utilisation": {k: u for k, u in p.utilisation.items() if u["used"]},
-                        "seconds": p.seconds, "from_cache": p.from_cache}
+            with self.status(f"estimate: {len(jobs)} yosys/nextpnr runs"):
+                for fn, a, lab in first:
+                    fn(a, lab)
+                if chains:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    def run_chain(chain):
+                        for fn, a, lab in chain:
+                            fn(a, lab)
+
+                    workers = max(1, min(len(chains), os.cpu_count() or 1, 2))
+                    with ThreadPoolExecutor(workers) as pool:
+                        futures = [pool.submit(run_chain, c) for c in chains]
+                        for f in futures:
+                            f.result()
         except E.ToolError as e:
             log = self.work / "estimate_error.log"
             log.write_text(str(e) + "\n")
@@ -1248,6 +1272,11 @@ class _Run:
                             f"{log.name}; reinstall the tool if it is broken (pip install "
                             f"--force-reinstall {e.tool}) or drop the target in [estimate]"
                             ) from None
+        res: dict = {"synth": {}, "pnr": {}}
+        for t in est["targets"]:
+            res["synth"][t] = {lab: synth[(t, lab)] for lab in designs if (t, lab) in synth}
+        for dev in est["devices"]:
+            res["pnr"][dev] = {lab: pnr[(dev, lab)] for lab in designs if (dev, lab) in pnr}
         ours = [t for t in res["synth"].values() if "shiftrnn" in t]
         res["multiplier_free"] = bool(ours) and all(
             not t["shiftrnn"]["mul_cells"] and t["shiftrnn"]["dsp"] == 0 for t in ours)
@@ -1301,6 +1330,16 @@ def _tool_hint(e) -> str:
     errs = [ln.strip() for ln in str(getattr(e, "log_tail", "")).splitlines()
             if "ERROR" in ln.upper()]
     return f": {errs[-1][:160]}" if errs else ""
+
+
+def _data_files_digest(cfg: FlowConfig) -> dict:
+    """sha256 of the evaluation files the configuration names (their content is an input)."""
+    out = {}
+    for key in ("corpus", "inputs"):
+        p = cfg["data"][key]
+        if p is not None and Path(p).is_file():
+            out[key] = file_sha256(p)
+    return out
 
 
 def _corpus_path(cfg: FlowConfig) -> Path:

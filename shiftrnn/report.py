@@ -17,7 +17,7 @@ __all__ = ["REPORT_VERSION", "block_diagram", "diagram_params", "summary_lines",
            "write_report"]
 
 #: Bump when the report's content changes (the flow then rewrites existing reports).
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 IMG_DIR = "img"
 
 _COLORS = {"shiftrnn": "#2a7ab0", "mult": "#d08a2c", "int8-mult": "#d08a2c",
@@ -184,11 +184,11 @@ class _Doc:
                 body.append(f"<p>{_inline(b[1])}</p>")
             elif b[0] == "table":
                 head, rows, align = b[1], b[2], b[3] or ("l" + "r" * (len(b[1]) - 1))
-                cls = ['class="r"' if a == "r" else "" for a in align]
-                t = ["<table>", "<tr>" + "".join(f"<th {c}>{_inline(h)}</th>"
+                cls = [' class="r"' if a == "r" else "" for a in align]
+                t = ["<table>", "<tr>" + "".join(f"<th{c}>{_inline(h)}</th>"
                                                  for h, c in zip(head, cls, strict=True))
                      + "</tr>"]
-                t += ["<tr>" + "".join(f"<td {c}>{_inline(str(x))}</td>"
+                t += ["<tr>" + "".join(f"<td{c}>{_inline(str(x))}</td>"
                                        for x, c in zip(r, cls, strict=True)) + "</tr>"
                       for r in rows]
                 body.append("\n".join(t) + "\n</table>")
@@ -295,7 +295,7 @@ def _plot_accuracy(rows: list[tuple[str, float]], metric: str, path: Path) -> bo
                 fontsize=8)
     ax.set_xlim(0, max(vals) * 1.18)
     ax.set_xlabel(metric + (" (lower is better)" if metric == "BPC" else ""))
-    ax.set_title("Accuracy: float, quantized, integer golden, RTL")
+    ax.set_title("Accuracy: float, quantized, integer golden, RTL", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
     return True
@@ -547,7 +547,9 @@ def write_report(folder, state: dict) -> list[str]:
              f"{info.get('output_size') or '-'}, {info.get('layers')} layer(s)"]]
     metric = q.get("metric")
     if metric:
-        rows.append([metric, f"golden float {_bpc(q.get('float'))}, golden integer "
+        fl = (f"float network {_bpc(m['float_test_bpc'])}, " if m.get("float_test_bpc")
+              is not None else "")
+        rows.append([metric, f"{fl}golden float {_bpc(q.get('float'))}, golden integer "
                      f"{_bpc(q.get('int'))}, RTL {_bpc(s.get('rtl'))}"])
     mode = "unrolled" if g.get("unrolled") else f"{g.get('lanes')} lane(s)"
     rows.append(["hardware", f"{g.get('datapath')} datapath, {mode}, "
@@ -563,7 +565,7 @@ def write_report(folder, state: dict) -> list[str]:
         rows.append(["energy", f"{ours:.2f} pJ/timestep; " + ", ".join(
             f"{k} {en[k]['per_timestep_pj'] / ours:.1f}x more" for k in ("int8-mult", "float32")
             if k in en)])
-    d.table(["", ""], rows, "ll")
+    d.table(["", "result"], rows, "ll")
 
     # ---------------------------------------------------------------------- model
     d.h(2, "Model")

@@ -162,6 +162,14 @@ def test_torch_flow(tmp_path):
         assert after[f] == before[f]
     assert after["flow_state.json"] != before["flow_state.json"]
 
+    # New data under the same name: evaluation and simulation again, not the hardware.
+    np.savez(d / "data.npz", x=rng.uniform(-1, 1, (5, 6, 3)), y=rng.integers(0, 2, 5))
+    fourth = flow.run_flow(flow.load_config(d / "cfg2.toml"), out_dir=d / "rtl_out",
+                           progress=False, echo=lambda s: None)
+    assert fourth.ran == ["quantize", "simulate", "estimate", "report"]
+    assert fourth.result("simulate")["timesteps"] == 30
+    assert snapshot(res.folder)["tg.v"] == before["tg.v"]
+
 
 # ------------------------------------------------------------------ the demo, end to end
 def _table(md: str, first_col: str) -> list[str]:
@@ -315,6 +323,6 @@ def test_report_from_state(tmp_path):
     assert "| golden integer path | 1.5000 | +0.2500 |" in md
     assert "| ice40 | LUT | 123 | n/a | n/a |" in md
     assert "| float32 datapath | 50.00 |" in md and "25.00x" in md
-    assert "<td >golden integer path</td>" in html and "25.00x" in html
+    assert "<td>golden integer path</td>" in html and "25.00x" in html
     assert '<a href="x.vcd">x.vcd</a>' in html
     tomllib.loads("")  # the report does not need the config text
