@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["WRAP_TOP", "Port", "netlist_ports", "wrapper_verilog"]
+__all__ = ["WRAP_TOP", "Port", "blackbox_verilog", "netlist_ports", "wrapper_verilog"]
 
 #: Module name of the wrapper.
 WRAP_TOP = "shiftrnn_iowrap"
@@ -61,6 +61,34 @@ def netlist_ports(netlist: dict | str | os.PathLike, top: str) -> list[Port]:
 def _ident(name: str) -> str:
     """A Verilog identifier for ``name`` (escaped identifier if needed)."""
     return name if _SIMPLE.match(name) else f"\\{name} "
+
+
+def blackbox_verilog(top: str, ports: list[Port]) -> str:
+    """Return an empty ``(* blackbox *)`` module with the core's ports.
+
+    Synthesising the wrapper against this stub maps only the wrapper's own logic (the shift
+    register and the XOR tree); the core's already-mapped netlist is then put in its place.
+
+    Parameters
+    ----------
+    top : str
+        Module name of the core.
+    ports : list of Port
+        The core's ports (:func:`netlist_ports`).
+
+    Returns
+    -------
+    str
+        Verilog text.
+    """
+    decls = []
+    for p in ports:
+        if p.direction not in ("input", "output"):
+            raise ValueError(f"{top} has an inout port; the I/O wrapper supports in/out only")
+        width = f"[{p.width - 1}:0] " if p.width > 1 else ""
+        decls.append(f"    {p.direction} wire {width}{_ident(p.name)}")
+    body = ",\n".join(decls)
+    return f"(* blackbox *)\nmodule {_ident(top)} (\n{body}\n);\nendmodule\n"
 
 
 def wrapper_verilog(top: str, ports: list[Port], clock: str = "clk") -> str:

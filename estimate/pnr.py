@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .cache import atomic_write, cache_key, cache_root, load_entry, work_dir
-from .iowrap import WRAP_TOP, netlist_ports, wrapper_verilog
-from .synth import synthesize
+from .iowrap import WRAP_TOP, blackbox_verilog, netlist_ports, wrapper_verilog
+from .synth import _TARGETS as _SYNTH_TARGETS
+from .synth import YOSYS, synthesize
 from .tools import ToolError, ToolTimeout, run_tool, tool_version
 
 __all__ = ["DEVICES", "Device", "PnrResult", "place_and_route", "parse_report", "parse_log"]
@@ -68,6 +69,10 @@ _NO_FIT = re.compile(
     re.IGNORECASE,
 )
 _IO_BELS = ("SB_IO", "TRELLIS_IO")
+#: Module names usable as-is in a yosys selection (``delete =<top>``).
+SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: The synthesis command of each family (the wrapper is mapped with the same flow as the core).
+SYNTH_COMMANDS = {family: _SYNTH_TARGETS[family].command for family in ("ice40", "ecp5")}
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,40 @@ def _no_fit_message(device: str, util: dict, errors: list[str]) -> str | None:
     return text
 
 
+def _wrapped_netlist(core_netlist: str, top: str, family: str, ports, clock: str, *,
+                     cache_dir=None, progress: bool = False) -> Path:
+    """The I/O-wrapped netlist: the wrapper synthesised around a blackbox, then the core's mapped
+    netlist put in its place (``hierarchy; flatten``). Cached by the core netlist's digest."""
+    text = wrapper_verilog(top, ports, clock) + blackbox_verilog(top, ports)
+    core = json.loads(Path(core_netlist).read_text())
+    version = tool_version(YOSYS)
+    key = cache_key(kind="wrap", core=hashlib.sha256(Path(core_netlist).read_bytes()).hexdigest(),
+                    top=top, family=family, wrapper=text, yosys=version)
+    root = cache_root(cache_dir)
+    path = root / "wrapped" / f"{key}.json"
+    if path.exists():
+        return path
+    work = work_dir(root, f"yosys-wrap-{family}-")
+    (work / "wrap.v").write_text(text)
+    (work / "core.json").write_text(json.dumps({"modules": {top: core["modules"][top]}}))
+    script = [
+        "read_verilog wrap.v",
+        SYNTH_COMMANDS[family].format(top=WRAP_TOP),
+        f"delete ={top}",
+        "read_json core.json",
+        f"hierarchy -top {WRAP_TOP}",
+        "flatten",
+        "write_json netlist.json",
+    ]
+    (work / "wrap.ys").write_text("\n".join(script) + "\n")
+    run_tool(YOSYS, ["-s", "wrap.ys"], cwd=work, log_path=work / "yosys.log",
+             progress=progress, desc=f"yosys {family} I/O wrapper")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(work / "netlist.json", path)
+    shutil.rmtree(work, ignore_errors=True)
+    return path
+
+
 def _netlist_for(design: Path, top: str, dev: Device, wrap_io: bool, clock: str, **kw):
     """Return (netlist path, top, note) for a design given as Verilog or a JSON netlist."""
     if design.suffix == ".json":
@@ -187,15 +226,18 @@ def _netlist_for(design: Path, top: str, dev: Device, wrap_io: bool, clock: str,
     if not wrap_io:
         return Path(core.netlist), top, ""
     ports = netlist_ports(core.netlist, top)
+    n_in = sum(p.width for p in ports if p.direction == "input" and p.name != clock)
+    n_out = sum(p.width for p in ports if p.direction == "output")
+    note = f" (I/O wrapped: {n_in} input bits via a shift register, {n_out} outputs XORed)"
+    if SIMPLE_NAME.match(top):
+        return _wrapped_netlist(core.netlist, top, dev.family, ports, clock, **kw), WRAP_TOP, note
+    # A name yosys' selection syntax cannot take literally: synthesise core and wrapper together.
     text = design.read_text() + "\n" + wrapper_verilog(top, ports, clock)
     digest = hashlib.sha256(text.encode()).hexdigest()
     wrapped = cache_root(kw.get("cache_dir")) / "wrapped" / f"{digest}.v"
     if not wrapped.exists():
         atomic_write(wrapped, text)
     result = synthesize(wrapped, WRAP_TOP, dev.family, **kw)
-    n_in = sum(p.width for p in ports if p.direction == "input" and p.name != clock)
-    n_out = sum(p.width for p in ports if p.direction == "output")
-    note = f" (I/O wrapped: {n_in} input bits via a shift register, {n_out} outputs XORed)"
     return Path(result.netlist), WRAP_TOP, note
 
 
