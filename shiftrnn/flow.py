@@ -161,6 +161,14 @@ def _schema() -> dict[str, dict[str, Opt]]:
             "pnr_timeout": Opt("float", 900.0, "seconds before nextpnr is stopped (the result "
                                "is then 'timed out')", minimum=1),
         },
+        "compare": {
+            "methods": Opt("list", [], "low-precision methods to build side by side with the "
+                           "int8-multiplier and float32 baselines at the same lanes "
+                           "(shiftrnn compare; [] to skip)"),
+            "target": Opt("str", "ice40", "synthesis target of the comparison",
+                          ("generic", "xilinx7", "ice40", "ecp5")),
+            "place": Opt("bool", False, "place and route every variant too (slower)"),
+        },
     }
 
 
@@ -375,6 +383,10 @@ def _check_combinations(source: str, s: dict, given: set) -> None:
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise _fail(f"{source}: [estimate] {key}", f"unknown {key[:-1]} {t!r}{hint}; "
                             f"choose from {', '.join(pool)}")
+    for meth in s["compare"]["methods"]:
+        if meth not in SCHEMA["model"]["method"].choices:
+            raise _fail(f"{source}: [compare] methods", f"unknown method {meth!r}; choose from "
+                        f"{', '.join(SCHEMA['model']['method'].choices)}")
     for key in ("idle", "backpressure"):
         if not 0 <= s["verify"][key] < 1:
             raise _fail(f"{source}: [verify] {key}", f"must be in [0, 1), got "
@@ -592,6 +604,7 @@ class EvalData:
     describe: str
     y: np.ndarray | None = None  # next tokens (B, T) for 'lm'; labels (B,) for 'classify'
     digest: str = ""
+    tokens: np.ndarray | None = None  # the evaluated token stream ('lm')
 
 
 def _corpus_tokens(text: str, model) -> np.ndarray:
@@ -620,7 +633,7 @@ def _lm_data(tokens: np.ndarray, cap: int, what: str) -> EvalData:
                         "longer text")
     x, y = D.chunk_tokens(tokens)
     return EvalData(x, "lm", f"{what}: {x.size} characters in {x.shape[0]} streams of "
-                    f"{x.shape[1]}", y, _digest([x.tolist(), y.tolist()]))
+                    f"{x.shape[1]}", y, _digest([x.tolist(), y.tolist()]), tokens)
 
 
 def eval_data(cfg: FlowConfig, model) -> EvalData:
@@ -905,7 +918,9 @@ class _Run:
                        f"fast path on {q['data']}", self._stage_simulate)
         activity = {k: s.get(k) for k in ("toggles", "cycles", "timesteps")}
         self.stage(6, "estimate", {"design": g["digest"], "baseline": g.get("baseline"),
-                                   "estimate": est, "ops": q["ops"], "activity": activity},
+                                   "estimate": est, "ops": q["ops"], "activity": activity,
+                                   "compare": cfg["compare"], "model": q["hash"],
+                                   "data": q["data_digest"]},
                    "synthesis, place and route, energy", self._stage_estimate)
         from .report import REPORT_VERSION
 
@@ -1263,6 +1278,7 @@ class _Run:
                         futures = [pool.submit(run_chain, c) for c in chains]
                         for f in futures:
                             f.result()
+            comparison = self._compare(g) if cfg["compare"]["methods"] else None
         except E.ToolError as e:
             log = self.work / "estimate_error.log"
             log.write_text(str(e) + "\n")
@@ -1273,6 +1289,9 @@ class _Run:
                             f"--force-reinstall {e.tool}) or drop the target in [estimate]"
                             ) from None
         res: dict = {"synth": {}, "pnr": {}}
+        files: list[str] = []
+        if comparison is not None:
+            res["compare"], files = comparison
         for t in est["targets"]:
             res["synth"][t] = {lab: synth[(t, lab)] for lab in designs if (t, lab) in synth}
         for dev in est["devices"]:
@@ -1303,7 +1322,44 @@ class _Run:
             parts.append(f"{dev} fmax {p['fmax_mhz']:.1f} MHz" if p["fits"] and p["fmax_mhz"]
                          else f"{dev} {'fits' if p['fits'] else 'does not fit'}")
         parts.append(f"{res['energy']['shiftrnn']['per_timestep_pj']:.1f} pJ/timestep")
-        return res, [], ", ".join(parts)
+        if comparison is not None:
+            parts.append(f"compared with {len(res['compare']['rows'])} variants")
+        return res, files, ", ".join(parts)
+
+    def _compare(self, g: dict) -> tuple[dict, list[str]]:
+        """``shiftrnn compare`` on the model at the design's lanes, into ``compare/``."""
+        from .compare import compare
+
+        c, data, model = self.cfg["compare"], self.data, self.model
+        out = self.work / "compare"
+        shutil.rmtree(out, ignore_errors=True)
+        corpus = None
+        vocab = (model.meta or {}).get("vocab")
+        if data.kind == "lm" and data.tokens is not None and vocab:
+            corpus = self.work / ".compare_text.txt"
+            corpus.write_text("".join(vocab[t] for t in data.tokens.tolist()), encoding="utf-8")
+        elif data.kind == "lm" and self.cfg["data"]["corpus"] is not None:
+            corpus = Path(self.cfg["data"]["corpus"])
+        try:
+            with self.status(f"compare: {', '.join(c['methods'])} vs int8-mult and float32"):
+                r = compare(model, int(g["lanes"]), out, corpus=corpus, target=c["target"],
+                            progress=False, methods=c["methods"], place=c["place"],
+                            length=int(data.x.shape[1]), force=True)
+        except ValueError as e:
+            raise FlowError(f"{self.cfg.source}: [compare]: {_one_line(e)}") from None
+        finally:
+            if corpus is not None and corpus.name == ".compare_text.txt":
+                corpus.unlink(missing_ok=True)
+        keep = ("method", "kind", "datapath", "weights", "lut", "ff", "carry", "dsp", "bram",
+                "cells", "mul_cells", "fits", "fmax_mhz", "cycles_per_timestep",
+                "timesteps_per_s", "energy_pj", "energy_vs_int8", "energy_vs_float32", "bpc",
+                "accuracy_path", "note")
+        rows = [{k: row.get(k) for k in keep} for row in r.rows]
+        plots = {k: f"compare/{p.name}" for k, p in r.plots.items()}
+        res = {"rows": rows, "target": r.config.get("target"), "device": r.config.get("device"),
+               "lanes": int(g["lanes"]), "md": "compare/compare.md",
+               "json": "compare/compare.json", "plots": plots}
+        return res, ["compare/compare.md", "compare/compare.json", *plots.values()]
 
     # -- 7. report
     def _stage_report(self):

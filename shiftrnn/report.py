@@ -17,7 +17,7 @@ __all__ = ["REPORT_VERSION", "block_diagram", "diagram_params", "summary_lines",
            "write_report"]
 
 #: Bump when the report's content changes (the flow then rewrites existing reports).
-REPORT_VERSION = 2
+REPORT_VERSION = 3
 IMG_DIR = "img"
 
 _COLORS = {"shiftrnn": "#2a7ab0", "mult": "#d08a2c", "int8-mult": "#d08a2c",
@@ -534,6 +534,8 @@ def write_report(folder, state: dict) -> list[str]:
     if g.get("baseline"):
         links.append(f"[{g['baseline']['verilog']}]({g['baseline']['verilog']}) (multiplier "
                      "baseline)")
+    if e.get("compare"):
+        links.append(f"[{e['compare']['md']}]({e['compare']['md']}) (precision comparison)")
     if m.get("source") == "train":
         links.append("[train_log.json](train_log.json) (training log)")
     links.append("[sim_outputs.npz](sim_outputs.npz) (RTL outputs on the data) and "
@@ -733,6 +735,34 @@ def write_report(folder, state: dict) -> list[str]:
         if _plot_energy(en, img / "energy.png"):
             files.append(f"{IMG_DIR}/energy.png")
             d.img(f"{IMG_DIR}/energy.png", "Energy per timestep beside the baselines")
+
+    # ----------------------------------------------------------------- comparison
+    cmp = e.get("compare")
+    if cmp:
+        d.h(2, "Precision comparison")
+        where = f"`{cmp.get('target')}`" + (f", place and route on `{cmp['device']}`"
+                                           if cmp.get("device") else " (area only)")
+        d.p(f"The same network at {cmp.get('lanes')} lane(s) as float32 (energy model only), as "
+            f"an int8-multiplier design and with each low-precision method (re-quantized from "
+            f"the model's effective weights; `shiftrnn compare`), synthesised for {where}. "
+            f"Details: [{cmp['md']}]({cmp['md']}).")
+        rows = []
+        area = "cells" if cmp.get("target") == "generic" else "lut"
+        for r in cmp["rows"]:
+            if r.get("energy_pj") is None:
+                rows.append([r["method"], "", "", "", "", "", "", r.get("note") or ""])
+                continue
+            fm = r.get("fmax_mhz")
+            rows.append([r["method"], r.get("datapath") or "-",
+                         "-" if r.get(area) is None else f"{r[area]:,}",
+                         "-" if r.get("dsp") is None else f"{r['dsp']:,}",
+                         "-" if fm is None else f"{fm:.1f}",
+                         f"{r['energy_pj']:.1f}", _bpc(r.get("bpc")), r.get("note") or ""])
+        d.table(["method", "datapath", "cells" if area == "cells" else "LUT", "DSP",
+                 "fmax MHz", "pJ/timestep", "BPC", "note"], rows, "llrrrrrl")
+        for k, rel in cmp.get("plots", {}).items():
+            if (folder / rel).is_file():
+                d.img(rel, f"Precision comparison: {k.replace('_', ' ')}")
 
     # ---------------------------------------------------------------------- stages
     d.h(2, "Flow stages")

@@ -124,7 +124,8 @@ def test_torch_flow(tmp_path):
         'name = "tg"\n[model]\nsource = "torch"\npath = "net.pt"\ncell = "gru"\n'
         'method = "pow2-ternary"\ninput_kind = "vector"\n[data]\ninputs = "data.npz"\n'
         '[hardware]\nlanes = 2\n[verify]\nsequences = 2\nlength = 4\nwaves = false\n'
-        '[estimate]\ntargets = []\ndevices = []\n')
+        '[estimate]\ntargets = []\ndevices = []\n'
+        '[compare]\nmethods = ["ternary"]\ntarget = "generic"\n')
     lines: list[str] = []
     res = flow.run_flow(flow.load_config(d / "cfg.toml"), out_dir=d / "rtl_out",
                         progress=False, echo=lines.append)
@@ -140,9 +141,16 @@ def test_torch_flow(tmp_path):
     assert e["synth"] == {} and e["pnr"] == {} and set(e["energy"]) == {
         "shiftrnn", "float32", "int8-mult", "activity"}
     assert not (res.folder / "baseline_mult").exists()  # no synthesis, no baseline
+    cmp = e["compare"]
+    assert [r["method"] for r in cmp["rows"]] == ["float32", "int8-mult", "ternary"]
+    tern = cmp["rows"][2]
+    assert tern["datapath"] == "shiftadd" and tern["mul_cells"] == 0 and tern["dsp"] == 0
+    assert cmp["rows"][1]["mul_cells"] > 0
+    assert (res.folder / "compare" / "compare.md").is_file()
     md = res.report_md.read_text()
     assert "| golden integer path | " + f"{q['int']:.4f}" in md
-    assert "## Resources" not in md and "## Energy" in md
+    assert "## Resources" not in md and "## Energy" in md and "## Precision comparison" in md
+    assert f"| ternary | shiftadd | {tern['cells']:,} | 0 |" in md
     assert any("[7/7] report" in ln for ln in lines)
 
     # Same config: nothing runs; a new verify seed reruns verify and the report only.
