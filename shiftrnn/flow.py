@@ -1437,6 +1437,17 @@ def _read_state(folder: Path) -> dict | None:
         return {}
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process exists (signal 0 only checks; nothing is sent)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_flow(cfg: FlowConfig, *, out_dir="rtl_out", force: bool = False, progress: bool = True,
              echo: Callable[[str], None] | None = None) -> FlowResult:
     """Run every stage of a flow configuration; skip the unchanged ones.
@@ -1480,6 +1491,10 @@ def run_flow(cfg: FlowConfig, *, out_dir="rtl_out", force: bool = False, progres
                             "pass --force to replace the folder")
     old = old or {}
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(f".{cfg.name}.run-*"):  # copies left by killed runs
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
     copy = out_dir / f".{cfg.name}.run-{os.getpid()}"
     echo(f"shiftrnn flow {cfg.name}: {cfg.source} -> {folder}")
     run = _Run(cfg, folder, copy, old, force=force, progress=progress, echo=echo)

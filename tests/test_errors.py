@@ -96,7 +96,8 @@ def test_config_not_toml(tmp_path, capsys, previous):
                                                          'h = "8.6"']),
     ('name = "t/x"\n', ["plain folder name"]),
     ('name = "t"\n[model]\nsource = "file"\n', ["needs path"]),
-])
+], ids=["typo-key", "typo-section", "wrong-type", "bad-choice", "lanes-and-unrolled",
+        "unknown-target", "bad-format", "bad-name", "file-without-path"])
 def test_bad_config_values(tmp_path, capsys, previous, text, words):
     before = snapshot(previous)
     _, line = flow(tmp_path, write_config(tmp_path, text), capsys)
@@ -297,6 +298,16 @@ def test_train_missing_corpus(tmp_path, capsys):
                           "--out", out, "--no-progress"], capsys)
     assert rc == 2
     assert "no.txt" in one_error_line(err, "train") and not out.exists()
+
+
+def test_stale_run_copy_is_removed(tmp_path, capsys, previous, small_model):
+    """A copy left by a killed run (its process is gone) is cleaned up by the next run."""
+    stale = previous.parent / ".t.run-999999999"
+    stale.mkdir()
+    cfg = write_config(tmp_path, f'name = "t"\n[model]\nsource = "file"\npath = '
+                       f'"{small_model.name}"\n[hardware]\nlanes = 5\n')
+    flow(tmp_path, cfg, capsys)
+    assert not stale.exists()
 
 
 def test_failed_flow_keeps_previous_failed_folder_fresh(tmp_path, capsys, previous,
