@@ -208,7 +208,10 @@ class RecurrentCore(wiring.Component):
         hnew = [Signal(fmt_shape(f["h"]), name=f"hnew{k}") for k in range(H)]
         first_r, last_r = Signal(name="first_r"), Signal(name="last_r")
         ngroups = 1 if unrolled else _groups(H, E)
-        grp = Signal(range(max(2, ngroups + 1)), name="grp")
+        head_groups = 0
+        if model.head is not None and not unrolled:
+            head_groups = _groups(model.output_size, head_lanes(model, E))
+        grp = Signal(range(max(2, ngroups + 1, head_groups + 1)), name="grp")
         max_cols = max([model.input_size, 1]) + H + 2
         col = Signal(range(max_cols + 1), name="col")
         out_valid = Signal(name="out_valid")

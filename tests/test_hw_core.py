@@ -66,6 +66,12 @@ def test_saturating_inputs_and_state_reset():
     check(model, x, lanes=4)
 
 
+def test_head_with_more_groups_than_the_layer():
+    """The group counter also counts the folded head's groups (here 9 > the layer's 4)."""
+    model = golden.Model.random("rnn", "ternary", 6, 4, output_size=9, seed=4)
+    check(model, stimulus(model, 2, 3, seed=10), lanes=1)
+
+
 def test_timing_formula_examples():
     m = odd_model("gru", "ternary", "token")
     t = hw.timing(m, lanes=3, unrolled=False)
