@@ -815,8 +815,11 @@ def load(path) -> Model:
             with z:
                 data = {k: z[k] for k in z.files}
     except Exception as e:  # zipfile.BadZipFile, EOFError, ValueError, OSError, ...
+        # numpy's pickle advice ("allow_pickle=True") is unsafe for untrusted files: never echo it.
+        why = "not an .npz archive" if "pickle" in str(e) else f"{type(e).__name__}: {e}"
         raise ModelFileError(
-            f"{where}: not a readable .npz model file ({type(e).__name__}: {e})"
+            f"{where}: not a readable .npz model file ({why}); expected a file written by "
+            "shiftrnn (random-model, import, train)"
         ) from None
     if "header" not in data:
         raise ModelFileError(f"{where}: field 'header': missing (not a shiftrnn model file)")
