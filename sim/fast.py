@@ -19,10 +19,7 @@ counts of ports and registers. ``toggle_bits`` gives the bits tracked per group;
 
 from __future__ import annotations
 
-import importlib.resources
 import json
-import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -32,15 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .build import MAKE_VARS, BuildError, install_runtime, log_tail, tool_versions
-from .cache import build_key, cached_build
-from .design import Design, PortLayout
-from .toolchain import ensure_verilator
+from .design import Design
+from .harness import fast_build
 
-__all__ = ["SimResult", "simulate", "fast_build", "bpc_from_logits", "flop_names"]
-#: Bump when the harness or its build recipe changes.
-HARNESS_RECIPE = 4
-OPT = "-O1"
+__all__ = ["SimResult", "simulate", "bpc_from_logits"]
 MAGIC = 0x314E5253  # 'SRN1'
 
 
@@ -108,225 +100,6 @@ class SimResult:
         if self.message:
             s += "\n" + self.message
         return s
-
-
-# ---------------------------------------------------------------------------- code generation
-_MEMBER = re.compile(
-    r"^\s*(CData|SData|IData|QData|VlWide<(\d+)>)\s*/\*(\d+):(\d+)\*/\s*([A-Za-z_][A-Za-z0-9_]*);")
-
-
-def _port_io(port: PortLayout, name: str, direction: str) -> str:
-    """C++ statements copying between ``uint32_t* w`` and a top-level port."""
-    if port.width <= 32:
-        return (f"top->{name} = w[0];" if direction == "in" else f"w[0] = top->{name};")
-    if port.width <= 64:
-        if direction == "in":
-            return f"top->{name} = (uint64_t)w[0] | ((uint64_t)w[1] << 32);"
-        return (f"w[0] = (uint32_t)top->{name}; w[1] = (uint32_t)(top->{name} >> 32);")
-    if direction == "in":
-        return f"for (int i = 0; i < {port.words}; ++i) top->{name}[i] = w[i];"
-    return f"for (int i = 0; i < {port.words}; ++i) w[i] = top->{name}[i];"
-
-
-def _signal_toggles(expr: str, width: int, words: int, group: int, slot: int) -> tuple[str, int]:
-    """Toggle-count statement(s) for one signal; returns code and slots used."""
-    if words == 0:  # scalar up to 64 bits
-        mask = (1 << width) - 1
-        code = (f"{{ uint64_t v = (uint64_t)({expr}) & 0x{mask:x}ull; "
-                f"c[{group}] += __builtin_popcountll(v ^ p[{slot}]); p[{slot}] = v; }}")
-        return code, 1
-    lines = []
-    for i in range(words):
-        k = slot + i
-        lines.append(f"{{ uint64_t v = (uint64_t)({expr}[{i}]); "
-                     f"c[{group}] += __builtin_popcountll(v ^ p[{k}]); p[{k}] = v; }}")
-    return "\n    ".join(lines), words
-
-
-_NBA = re.compile(r"^\s*(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*(?:\[[^\]]*\]\s*)?<=")
-_DECL = re.compile(r"^\s*(?:output\s+)?reg\s+(?:signed\s+)?(?:\[(\d+):(\d+)\]\s*)?"
-                   r"(\\\S+|[A-Za-z_][\w$]*)")
-_MANGLED = re.compile(r"__0([0-9A-F]{2})")
-
-
-def flop_names(verilog_text: str) -> dict[str, int]:
-    """Flip-flops of a Verilog file: names assigned with ``<=`` (Amaranth uses ``<=`` only in
-    clocked processes), with their declared widths."""
-    widths = {}
-    for line in verilog_text.splitlines():
-        m = _DECL.match(line)
-        if m:
-            w = abs(int(m.group(1)) - int(m.group(2))) + 1 if m.group(1) else 1
-            widths[m.group(3).lstrip("\\")] = w
-    flops = {}
-    for line in verilog_text.splitlines():
-        m = _NBA.match(line)
-        if m:
-            name = m.group(1).lstrip("\\")
-            flops[name] = widths.get(name, 0)
-    return flops
-
-
-def _demangle(part: str) -> str:
-    return _MANGLED.sub(lambda m: chr(int(m.group(1), 16)), part)
-
-
-def _state_signals(root_header: Path, top: str, flops: dict[str, int]
-                   ) -> list[tuple[str, int, int, str]]:
-    """(member, width, words, group) for every flip-flop Verilator kept as a model member."""
-    out = []
-    prefix = f"{top}__DOT__"
-    for line in root_header.read_text().splitlines():
-        m = _MEMBER.match(line)
-        if not m:
-            continue
-        member = m.group(5)
-        if not member.startswith(prefix):
-            continue
-        parts = [_demangle(p) for p in member[len(prefix):].split("__DOT__")]
-        if parts[-1] not in flops:
-            continue
-        width = int(m.group(3)) - int(m.group(4)) + 1
-        words = int(m.group(2)) if m.group(2) else 0
-        group = "state.top" if len(parts) == 1 else f"state.{parts[0]}"
-        out.append((member, width, words, group))
-    return out
-
-
-def harness_header(design: Design, root_header: Path | None) -> tuple[str, dict[str, int]]:
-    """The generated ``shiftrnn_harness.h`` for one design and the bits tracked per group."""
-    s, m = design.s_port, design.m_port
-    groups: list[str] = ["port.s_axis_tdata", "port.m_axis_tdata", "port.control"]
-    bits: dict[str, int] = {"port.s_axis_tdata": 0, "port.m_axis_tdata": 0, "port.control": 9}
-    stmts: list[str] = []
-    slot = 0
-
-    def add(expr: str, width: int, words: int, group: str) -> None:
-        nonlocal slot
-        if group not in groups:
-            groups.append(group)
-            bits[group] = 0
-        bits[group] += width
-        code, used = _signal_toggles(expr, width, words, groups.index(group), slot)
-        stmts.append(code)
-        slot += used
-
-    for port, name in ((s, "s_axis_tdata"), (m, "m_axis_tdata")):
-        words = 0 if port.width <= 64 else port.words
-        add(f"top->{name}", min(port.width, 64) if words == 0 else port.width, words,
-            f"port.{name}")
-    for name in ("rst", "s_axis_tvalid", "s_axis_tready", "s_axis_tuser", "s_axis_tlast",
-                 "m_axis_tvalid", "m_axis_tready", "m_axis_tuser", "m_axis_tlast"):
-        code, used = _signal_toggles(f"top->{name}", 1, 0, 2, slot)
-        stmts.append(code)
-        slot += used
-    if root_header is not None:
-        flops = flop_names(Path(design.verilog).read_text())
-        for member, width, words, group in _state_signals(root_header, design.top, flops):
-            add(f"top->rootp->{member}", width, words, group)
-        bits["state_bits_declared"] = sum(flops.values())
-    names = ", ".join(f'"{g}"' for g in groups)
-    set_in = _port_io(s, "s_axis_tdata", "in")
-    get_out = _port_io(m, "m_axis_tdata", "out")
-    body = "\n    ".join(stmts)
-    groups_bits = {g: bits[g] for g in groups}
-    if "state_bits_declared" in bits:
-        groups_bits["state_bits_declared"] = bits["state_bits_declared"]
-    return f"""// Generated by sim/fast.py for design {design.name} (top {design.top}). Do not edit.
-#pragma once
-#define SR_IN_WORDS {s.words}
-#define SR_OUT_WORDS {m.words}
-#define SR_N_GROUPS {len(groups)}
-#define SR_N_PREV {slot}
-static const char* const sr_group_names[SR_N_GROUPS] = {{{names}}};
-static inline void sr_set_input(Vtop* top, const uint32_t* w) {{ {set_in} }}
-static inline void sr_get_output(Vtop* top, uint32_t* w) {{ {get_out} }}
-static inline void sr_toggles(Vtop* top, uint64_t* p, uint64_t* c) {{
-    {body}
-}}
-""", groups_bits
-
-
-# ---------------------------------------------------------------------------------- build
-def _template() -> str:
-    return importlib.resources.files("sim").joinpath("harness.cpp").read_text()
-
-
-def _run(cmd: list[str], cwd: Path, log: Path) -> None:
-    with open(log, "a") as fh:
-        fh.write("$ " + " ".join(cmd) + "\n")
-        fh.flush()
-        proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        raise BuildError(f"command failed ({proc.returncode}): {' '.join(cmd[:3])} ...; "
-                         f"log {log}:\n{log_tail(log)}")
-
-
-def _build_harness(verilog: Path, design: Design, folder: Path, runtime: Path | None,
-                   state: bool = True) -> dict:
-    tc = ensure_verilator()
-    log = folder / "build.log"
-    (folder / "harness.cpp").write_text(_template())
-    cmd = [str(tc.verilator), "--cc", "--exe", "--prefix", "Vtop", "-Mdir", str(folder),
-           "--top-module", design.top, "-Wno-fatal", "-O3", "-o", "harness",
-           str(folder / "harness.cpp"), str(verilog)]
-    _run(cmd, folder, log)
-    root_header = folder / "Vtop___024root.h" if state else None
-    header, bits = harness_header(design, root_header)
-    (folder / "shiftrnn_harness.h").write_text(header)
-    (folder / "toggle_bits.json").write_text(json.dumps(bits, indent=1))
-    if runtime is not None:
-        install_runtime(runtime, folder)
-    jobs = str(max(1, min(4, os.cpu_count() or 1)))
-    _run(["make", "-j", jobs, "-C", str(folder), "-f", "Vtop.mk", f"OPT_FAST={OPT}",
-          "OPT_GLOBAL=-O2", "OPT_SLOW=-O0", *MAKE_VARS], folder, log)
-    if not (folder / "harness").is_file():
-        raise BuildError(f"fast-path build produced no harness; log {log}:\n{log_tail(log)}")
-    return bits
-
-
-def _fast_runtime() -> Path:
-    """Cached run-time objects for harness builds (compiled once from a dummy design)."""
-    versions = tool_versions()
-    key = build_key("runtime-fast", versions, OPT, HARNESS_RECIPE, _template())
-
-    def build(folder: Path) -> None:
-        from .build import DUMMY_VERILOG, harvest_runtime
-
-        work = folder / "dummy"
-        work.mkdir()
-        (work / "shiftrnn_dummy.v").write_text(DUMMY_VERILOG)
-        port = {"width": 8, "kind": "vector",
-                "fields": [{"name": "d", "lsb": 0, "width": 8, "format": {"bits": 8, "frac": 0,
-                                                                          "signed": True}}]}
-        stub = _DummyDesign(PortLayout.from_manifest(port, "dummy"))
-        _build_harness(work / "shiftrnn_dummy.v", stub, work, None, state=False)
-        harvest_runtime(work, folder)
-        shutil.rmtree(work)
-
-    folder, _ = cached_build("runtime-fast", key, build, info=versions)
-    return folder
-
-
-class _DummyDesign:
-    def __init__(self, port: PortLayout, verilog: Path | None = None):
-        self.name = self.top = "shiftrnn_dummy"
-        self.s_port = self.m_port = port
-        self.verilog = verilog
-
-
-def fast_build(design: Design) -> tuple[Path, bool]:
-    """Build (or reuse) the fast-path harness of one design; returns (folder, built now)."""
-    versions = tool_versions()
-    key = build_key("fast", design.verilog_hash, design.top, OPT, HARNESS_RECIPE,
-                    _template(), versions, design.s_port.width, design.m_port.width)
-    runtime = _fast_runtime()
-
-    def build(folder: Path) -> None:
-        _build_harness(design.verilog, design, folder, runtime)
-
-    return cached_build("fast", key, build, info={"verilog": str(design.verilog),
-                                                  "top": design.top, **versions})
 
 
 # ------------------------------------------------------------------------------------ run

@@ -1,0 +1,323 @@
+"""The fast path's compiled part: the generated header, the Verilated model, the cached build.
+
+:func:`fast_build` Verilates the design (its own top, as ``verilator --cc -O3``), writes
+``shiftrnn_harness.h`` (:func:`harness_header`: port widths, input and output copies and the
+toggle counter, see :mod:`sim.fast` for what is counted) and compiles ``sim/harness.cpp`` with it.
+
+Two things make a cycle cheap (docs/verification.md has the measurements):
+
+* The toggle counter packs the sampled signals of a group side by side into 64-bit words and
+  takes one hardware popcount per word (picked at run time when the CPU has the instruction).
+* The input-combinational phase runs only when an input changed. Verilator's ``eval()`` always
+  begins by recomputing the logic that reads a top-level input (its "ico" region, which for the
+  generated designs is most of the next-state logic), although the harness changes the inputs
+  only after an input handshake; logic that also reads registers is recomputed after every
+  clock edge in the "nba" region anyway. :func:`gate_input_phase` makes that first recomputation
+  conditional on a flag the harness sets when it changes an input (one line of the generated
+  C++; if Verilator's output does not have that line, the model is left as it is and every
+  evaluation recomputes the phase, which is slower and equally exact).
+
+A build folder is keyed by the Verilog's hash, the top name, the port widths, the harness
+sources and recipe, the optimisation flags and the tool versions (:mod:`sim.cache`): a design is
+built once and every later run (and every Dask worker on the same file system) reuses the binary.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import build
+from .build import BuildError, log_tail, tool_versions
+from .cache import build_key, cached_build
+from .design import Design, PortLayout
+from .toolchain import ensure_verilator
+
+__all__ = ["fast_build", "flop_names", "gate_input_phase", "harness_header"]
+
+#: Bump when the harness, the generated top or the build recipe changes.
+HARNESS_RECIPE = 5
+#: gcc optimisation of the design's per-cycle C++ (``OPT_FAST``) and of the harness.
+OPT = "-O2"
+#: Verilator options of the fast-path build (besides the file names).
+VERILATOR_FLAGS = ("-O3", "-Wno-fatal")
+#: Top-level 1-bit signals counted in ``port.control``.
+CONTROL = ("rst", "s_axis_tvalid", "s_axis_tready", "s_axis_tuser", "s_axis_tlast",
+           "m_axis_tvalid", "m_axis_tready", "m_axis_tuser", "m_axis_tlast")
+
+
+# ---------------------------------------------------------------------------- flip-flops
+_MEMBER = re.compile(
+    r"^\s*(CData|SData|IData|QData|VlWide<(\d+)>)\s*/\*(\d+):(\d+)\*/\s*([A-Za-z_][A-Za-z0-9_]*);")
+_NBA = re.compile(r"^\s*(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*(?:\[[^\]]*\]\s*)?<=")
+_DECL = re.compile(r"^\s*(?:output\s+)?reg\s+(?:signed\s+)?(?:\[(\d+):(\d+)\]\s*)?"
+                   r"(\\\S+|[A-Za-z_][\w$]*)")
+_MANGLED = re.compile(r"__0([0-9A-F]{2})")
+
+
+def flop_names(verilog_text: str) -> dict[str, int]:
+    """Flip-flops of a Verilog file: names assigned with ``<=`` (Amaranth uses ``<=`` only in
+    clocked processes), with their declared widths."""
+    widths = {}
+    for line in verilog_text.splitlines():
+        m = _DECL.match(line)
+        if m:
+            w = abs(int(m.group(1)) - int(m.group(2))) + 1 if m.group(1) else 1
+            widths[m.group(3).lstrip("\\")] = w
+    flops = {}
+    for line in verilog_text.splitlines():
+        m = _NBA.match(line)
+        if m:
+            name = m.group(1).lstrip("\\")
+            flops[name] = widths.get(name, 0)
+    return flops
+
+
+def _demangle(part: str) -> str:
+    return _MANGLED.sub(lambda m: chr(int(m.group(1), 16)), part)
+
+
+def _state_signals(root_header: Path, top: str, flops: dict[str, int]
+                   ) -> list[tuple[str, int, int, str]]:
+    """(member, width, words, group) for every flip-flop Verilator kept as a model member."""
+    out = []
+    prefix = f"{top}__DOT__"
+    for line in root_header.read_text().splitlines():
+        m = _MEMBER.match(line)
+        if not m:
+            continue
+        member = m.group(5)
+        if not member.startswith(prefix):
+            continue
+        parts = [_demangle(p) for p in member[len(prefix):].split("__DOT__")]
+        if parts[-1] not in flops:
+            continue
+        width = int(m.group(3)) - int(m.group(4)) + 1
+        words = int(m.group(2)) if m.group(2) else 0
+        group = "state.top" if len(parts) == 1 else f"state.{parts[0]}"
+        out.append((member, width, words, group))
+    return out
+
+
+# --------------------------------------------------------------------------- the header
+def _chunks(expr: str, width: int, words: int) -> list[tuple[str, int]]:
+    """(C++ expression as uint64_t, bits) pieces of one signal: a scalar masked to its width
+    (up to 64 bits), a wide signal as its 32-bit words."""
+    if words == 0:
+        mask = (1 << width) - 1
+        return [(f"((uint64_t)({expr}) & 0x{mask:x}ull)", width)]
+    return [(f"(uint64_t)({expr}[{i}])", 32) for i in range(words)]
+
+
+def _toggle_body(signals: list[tuple[str, int, int, int]]) -> tuple[list[str], int]:
+    """Statements of SR_TOGGLES_BODY and the 64-bit words of previous values they keep.
+
+    ``signals`` are (expression, width, words, group index). Pieces of one group are packed
+    side by side into 64-bit words; ``popcount(word XOR previous word)`` is the sum of the
+    pieces' toggles because the pieces do not overlap.
+    """
+    packed: list[tuple[int, list[tuple[str, int]]]] = []  # (group, [(piece, shift)])
+    used = 64
+    for expr, width, words, group in signals:
+        for piece, bits in _chunks(expr, width, words):
+            if not packed or packed[-1][0] != group or used + bits > 64:
+                packed.append((group, []))
+                used = 0
+            packed[-1][1].append((piece, used))
+            used += bits
+    stmts = []
+    for k, (group, pieces) in enumerate(packed):
+        value = " | ".join(p if s == 0 else f"({p} << {s})" for p, s in pieces)
+        stmts.append(f"{{ const uint64_t v = {value}; c[{group}] += POP(v ^ p[{k}]); "
+                     f"p[{k}] = v; }}")
+    return stmts, len(packed)
+
+
+def _port_copy(port: PortLayout, name: str, direction: str) -> str:
+    """C++ statements copying between ``uint32_t* w`` and a top-level port."""
+    if port.width <= 32:
+        return f"top->{name} = w[0];" if direction == "in" else f"w[0] = top->{name};"
+    if port.width <= 64:
+        if direction == "in":
+            return f"top->{name} = (uint64_t)w[0] | ((uint64_t)w[1] << 32);"
+        return f"w[0] = (uint32_t)top->{name}; w[1] = (uint32_t)(top->{name} >> 32);"
+    if direction == "in":
+        return f"for (int i = 0; i < {port.words}; ++i) top->{name}[i] = w[i];"
+    return f"for (int i = 0; i < {port.words}; ++i) w[i] = top->{name}[i];"
+
+
+def harness_header(s_port: PortLayout, m_port: PortLayout, *, name: str, top: str,
+                   root_header: Path | None, flops: dict[str, int],
+                   root_eval: bool) -> tuple[str, dict[str, int]]:
+    """The generated ``shiftrnn_harness.h`` and the bits tracked per group.
+
+    Parameters
+    ----------
+    s_port, m_port : PortLayout
+        The design's stream ports.
+    name, top : str
+        Design name (for the header's comment) and top module.
+    root_header : Path or None
+        Verilator's ``Vtop___024root.h`` (its members are the countable state); None counts the
+        ports only.
+    flops : dict
+        :func:`flop_names` of the design's Verilog.
+    root_eval : bool
+        The model defines ``Vtop___024root___eval`` (the harness then calls it directly).
+    """
+    groups = ["port.s_axis_tdata", "port.m_axis_tdata", "port.control"]
+    bits = {g: 0 for g in groups}
+    signals: list[tuple[str, int, int, int]] = []
+
+    def add(expr: str, width: int, words: int, group: str) -> None:
+        if group not in bits:
+            groups.append(group)
+            bits[group] = 0
+        bits[group] += width
+        signals.append((expr, width, words, groups.index(group)))
+
+    for port, pname in ((s_port, "s_axis_tdata"), (m_port, "m_axis_tdata")):
+        wide = port.width > 64
+        add(f"top->{pname}", port.width, port.words if wide else 0, f"port.{pname}")
+    for cname in CONTROL:
+        add(f"top->{cname}", 1, 0, "port.control")
+    if root_header is not None:
+        for member, width, words, group in _state_signals(root_header, top, flops):
+            add(f"top->rootp->{member}", width, words, group)
+        bits["state_bits_declared"] = sum(flops.values())
+    stmts, n_prev = _toggle_body(signals)
+    names = ", ".join(f'"{g}"' for g in groups)
+    body = " \\\n    ".join(stmts)
+    set_in = _port_copy(s_port, "s_axis_tdata", "in")
+    get_out = _port_copy(m_port, "m_axis_tdata", "out")
+    return f"""// Generated by sim/harness.py for design {name} (top {top}). Do not edit.
+#pragma once
+#define SR_IN_WORDS {s_port.words}
+#define SR_OUT_WORDS {m_port.words}
+#define SR_ROOT_EVAL {int(root_eval)}
+#define SR_N_GROUPS {len(groups)}
+#define SR_N_PREV {n_prev}
+static const char* const sr_group_names[SR_N_GROUPS] = {{{names}}};
+static inline void sr_set_input(Vtop* top, const uint32_t* w) {{ {set_in} }}
+static inline void sr_get_output(const Vtop* top, uint32_t* w) {{ {get_out} }}
+// Adds the toggles since the previous call to c[group]; p holds the previous words.
+#define SR_TOGGLES_BODY \\
+    {body}
+""", bits
+
+
+# ------------------------------------------------------------------------------- building
+def _template() -> str:
+    return importlib.resources.files("sim").joinpath("harness.cpp").read_text()
+
+
+def _run(cmd: list[str], cwd: Path, log: Path) -> None:
+    with open(log, "a") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        raise BuildError(f"command failed ({proc.returncode}): {' '.join(cmd[:3])} ...; "
+                         f"log {log}:\n{log_tail(log)}")
+
+
+#: The line of Verilator's eval loop that forces the input-combinational phase, and its gate.
+_ICO_FORCED = "    vlSelfRef.__VicoFirstIteration = 1U;\n"
+_ICO_GATED = "    vlSelfRef.__VicoFirstIteration = shiftrnn_inputs_changed;\n"
+_ROOT_EVAL = "void Vtop___024root___eval(Vtop___024root* vlSelf);"
+
+
+def gate_input_phase(folder: Path) -> bool:
+    """Make the model's input-combinational phase conditional on ``shiftrnn_inputs_changed``.
+
+    Patches the one line of Verilator's ``Vtop___024root___eval`` that sets
+    ``__VicoFirstIteration``; returns False (and changes nothing) unless exactly one generated
+    file has exactly one such line.
+    """
+    hits = [(f, f.read_text()) for f in sorted(folder.glob("Vtop___024root__*.cpp"))]
+    hits = [(f, t) for f, t in hits if _ICO_FORCED in t]
+    if len(hits) != 1 or hits[0][1].count(_ICO_FORCED) != 1:
+        return False
+    f, text = hits[0]
+    text = text.replace(_ICO_FORCED, _ICO_GATED)
+    head, sep, rest = text.partition('#include "Vtop__pch.h"\n')
+    if not sep:
+        return False
+    f.write_text(head + sep + "extern int shiftrnn_inputs_changed;  // sim/harness.py\n" + rest)
+    return True
+
+
+def _build_harness(verilog: Path, top: str, s_port: PortLayout, m_port: PortLayout,
+                   folder: Path, runtime: Path | None, *, name: str, state: bool = True) -> dict:
+    """Verilate and compile the harness of one design into ``folder``; returns the bits
+    tracked per toggle group."""
+    tc = ensure_verilator()
+    log = folder / "build.log"
+    (folder / "harness.cpp").write_text(_template())
+    cmd = [str(tc.verilator), "--cc", "--exe", "--prefix", "Vtop", "-Mdir", str(folder),
+           "--top-module", top, *VERILATOR_FLAGS, "-o", "harness",
+           str(folder / "harness.cpp"), str(verilog)]
+    _run(cmd, folder, log)
+    gated = gate_input_phase(folder)
+    root_header = folder / "Vtop___024root.h" if state else None
+    flops = flop_names(Path(verilog).read_text()) if state else {}
+    root_eval = _ROOT_EVAL in (folder / "Vtop.cpp").read_text()
+    header, bits = harness_header(s_port, m_port, name=name, top=top, root_header=root_header,
+                                  flops=flops, root_eval=root_eval)
+    (folder / "shiftrnn_harness.h").write_text(header)
+    (folder / "toggle_bits.json").write_text(json.dumps(bits, indent=1))
+    (folder / "model_notes.json").write_text(json.dumps(
+        {"input_phase_gated": gated, "root_eval": root_eval}, indent=1))
+    if runtime is not None:
+        build.install_runtime(runtime, folder)
+    jobs = str(max(1, min(4, os.cpu_count() or 1)))
+    _run(["make", "-j", jobs, "-C", str(folder), "-f", "Vtop.mk", f"OPT_FAST={OPT}",
+          "OPT_GLOBAL=-O2", "OPT_SLOW=-O0", *build.MAKE_VARS], folder, log)
+    if not (folder / "harness").is_file():
+        raise BuildError(f"fast-path build produced no harness; log {log}:\n{log_tail(log)}")
+    return bits
+
+
+def _recipe() -> list:
+    """Everything about the build that is not the design (part of every build key)."""
+    return [HARNESS_RECIPE, OPT, list(VERILATOR_FLAGS), _template(), tool_versions()]
+
+
+def _fast_runtime() -> Path:
+    """Cached run-time objects for harness builds (compiled once from a dummy design)."""
+    key = build_key("runtime-fast", _recipe())
+
+    def build_dummy(folder: Path) -> None:
+        work = folder / "dummy"
+        work.mkdir()
+        (work / "shiftrnn_dummy.v").write_text(build.DUMMY_VERILOG)
+        port = {"width": 8, "kind": "vector",
+                "fields": [{"name": "d", "lsb": 0, "width": 8, "format": {"bits": 8, "frac": 0,
+                                                                          "signed": True}}]}
+        layout = PortLayout.from_manifest(port, "dummy")
+        _build_harness(work / "shiftrnn_dummy.v", "shiftrnn_dummy", layout, layout, work, None,
+                       name="shiftrnn_dummy", state=False)
+        build.harvest_runtime(work, folder)
+        shutil.rmtree(work)
+
+    folder, _ = cached_build("runtime-fast", key, build_dummy, info=tool_versions())
+    return folder
+
+
+def fast_build(design: Design) -> tuple[Path, bool]:
+    """Build (or reuse) the fast-path harness of one design; returns (folder, built now)."""
+    key = build_key("fast", design.verilog_hash, design.top, design.s_port.width,
+                    design.m_port.width, _recipe())
+    runtime = _fast_runtime()
+
+    def build_design(folder: Path) -> None:
+        _build_harness(design.verilog, design.top, design.s_port, design.m_port, folder,
+                       runtime, name=design.name)
+
+    return cached_build("fast", key, build_design,
+                        info={"verilog": str(design.verilog), "top": design.top, **tool_versions()})
