@@ -18,10 +18,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden import Fixed, Model, QuantMatrix, bits_signed, csd_digits
+from golden.manifest import Memory as MemoryRecord
+from golden.manifest import input_fields, output_fields
 
 from .arith import align, const_mul, fmt_shape, narrow, tree_sum, wire
 from .cell import cell_update
-from .layouts import beat_layout, fields_width, input_fields, output_fields
+from .layouts import beat_layout
 from .params import silence_on_error
 
 __all__ = ["DATAPATHS", "MatrixCodes", "RecurrentCore", "Timing", "timing"]
@@ -166,16 +168,21 @@ class RecurrentCore(wiring.Component):
         self.timing = timing(model, lanes=lanes, unrolled=unrolled)
         self.in_kind, self.in_fields = input_fields(model)
         self.out_kind, self.out_fields = output_fields(model)
-        self.in_layout = beat_layout(fields_width(self.in_fields))
-        self.out_layout = beat_layout(fields_width(self.out_fields))
+        self.in_layout = beat_layout(max(f.lsb + f.width for f in self.in_fields))
+        self.out_layout = beat_layout(max(f.lsb + f.width for f in self.out_fields))
+        #: Weight memories built by :meth:`elaborate` (filled during elaboration).
+        self.memories: list[MemoryRecord] = []
         super().__init__({
             "i": In(stream.Signature(self.in_layout)),
             "o": Out(stream.Signature(self.out_layout)),
         })
 
     # ----------------------------------------------------------------- helpers
-    def _rom(self, m, name, mc: MatrixCodes, rows_of_group, ncols):
-        """A weight-code ROM: word (group, column) holds every slot's code."""
+    def _rom(self, m, name, mc: MatrixCodes, rows_of_group, ncols, *, matrix: str, reads: int):
+        """A weight-code ROM: word (group, column) holds every slot's code.
+
+        Records it in :attr:`memories` (``reads`` word reads per timestep) for the manifest.
+        """
         init = []
         for g in range(len(rows_of_group)):
             for j in range(ncols):
@@ -187,10 +194,12 @@ class RecurrentCore(wiring.Component):
         width = mc.word_width * len(rows_of_group[0])
         mem = Memory(shape=unsigned(width), depth=len(init), init=init)
         m.submodules[name] = mem
+        self.memories.append(MemoryRecord(name, matrix, len(init), width, reads))
         return mem.read_port(domain="sync")
 
     def elaborate(self, platform):
         m = Module()
+        self.memories = []
         model, E, unrolled = self.model, self.lanes, self.unrolled
         use_mul = self.datapath == "mult"
         f, H, G, L = model.formats, model.hidden_size, model.gates, len(model.layers)
@@ -296,7 +305,7 @@ class RecurrentCore(wiring.Component):
                         m.d.sync += x_tok.eq(p.data[: len(x_tok)])
                     else:
                         for j, fd in enumerate(self.in_fields):
-                            m.d.sync += xs[j].eq(p.data[fd["lsb"]: fd["lsb"] + fd["width"]])
+                            m.d.sync += xs[j].eq(p.data[fd.lsb: fd.lsb + fd.width])
                     m.d.sync += [first_r.eq(p.first), last_r.eq(p.last), grp.eq(0), col.eq(0)]
                     with m.If(p.first):
                         for li in range(L):
@@ -318,14 +327,17 @@ class RecurrentCore(wiring.Component):
                         m.next = f"L{li}_EW"
                     else:
                         n_in = model.input_size if li == 0 else H
-                        port_ih = self._rom(m, f"rom_ih{li}", mc_ih, rows_of_group, n_in)
+                        port_ih = self._rom(m, f"rom_ih{li}", mc_ih, rows_of_group, n_in,
+                                            matrix=f"layer{li}.w_ih",
+                                            reads=ngroups * (1 if vin is None else n_in))
                         if vin is None:  # token: one read of the token's column, times 1
                             seg_ih = (1, port_ih, lambda j, n=n_in: grp_times(n) + x_tok,
                                       lambda j: Const(1, signed(2)))
                         else:
                             seg_ih = (n_in, port_ih, lambda j, n=n_in: grp_times(n) + j,
                                       lambda j, v=vin: Array(v)[j])
-                        port_hh = self._rom(m, f"rom_hh{li}", mc_hh, rows_of_group, H)
+                        port_hh = self._rom(m, f"rom_hh{li}", mc_hh, rows_of_group, H,
+                                            matrix=f"layer{li}.w_hh", reads=ngroups * H)
                         seg_hh = (H, port_hh, lambda j: grp_times(H) + j,
                                   lambda j, v=h[li]: Array(v)[j])
                         ncols = fold_mac(2 * li, [seg_ih, seg_hh])
@@ -365,7 +377,8 @@ class RecurrentCore(wiring.Component):
                             m.d.sync += acc_o[k].eq(tree_sum(terms))
                         m.next = "HEAD_W"
                     else:
-                        port_o = self._rom(m, "rom_head", mc_o, rows_o, H)
+                        port_o = self._rom(m, "rom_head", mc_o, rows_o, H, matrix="head.w",
+                                           reads=ngroups_o * H)
                         ncols = fold_mac(2 * L, [(H, port_o, lambda j: grp_times(H) + j,
                                                    lambda j: Array(h[L - 1])[j])])
                         with m.If(col == ncols):

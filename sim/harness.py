@@ -32,10 +32,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from golden import Fixed
+from golden.manifest import Field, Port
+
 from . import build
 from .build import BuildError, log_tail, tool_versions
 from .cache import build_key, cached_build
-from .design import Design, PortLayout
+from .design import Design
 from .toolchain import ensure_verilator
 
 __all__ = ["fast_build", "flop_names", "gate_input_phase", "harness_header"]
@@ -138,7 +141,7 @@ def _toggle_body(signals: list[tuple[str, int, int, int]]) -> tuple[list[str], i
     return stmts, len(packed)
 
 
-def _port_copy(port: PortLayout, name: str, direction: str) -> str:
+def _port_copy(port: Port, name: str, direction: str) -> str:
     """C++ statements copying between ``uint32_t* w`` and a top-level port."""
     if port.width <= 32:
         return f"top->{name} = w[0];" if direction == "in" else f"w[0] = top->{name};"
@@ -151,14 +154,14 @@ def _port_copy(port: PortLayout, name: str, direction: str) -> str:
     return f"for (int i = 0; i < {port.words}; ++i) w[i] = top->{name}[i];"
 
 
-def harness_header(s_port: PortLayout, m_port: PortLayout, *, name: str, top: str,
+def harness_header(s_port: Port, m_port: Port, *, name: str, top: str,
                    root_header: Path | None, flops: dict[str, int],
                    root_eval: bool) -> tuple[str, dict[str, int]]:
     """The generated ``shiftrnn_harness.h`` and the bits tracked per group.
 
     Parameters
     ----------
-    s_port, m_port : PortLayout
+    s_port, m_port : Port
         The design's stream ports.
     name, top : str
         Design name (for the header's comment) and top module.
@@ -252,7 +255,7 @@ def gate_input_phase(folder: Path) -> bool:
     return True
 
 
-def _build_harness(verilog: Path, top: str, s_port: PortLayout, m_port: PortLayout,
+def _build_harness(verilog: Path, top: str, s_port: Port, m_port: Port,
                    folder: Path, runtime: Path | None, *, name: str, state: bool = True) -> dict:
     """Verilate and compile the harness of one design into ``folder``; returns the bits
     tracked per toggle group."""
@@ -296,10 +299,7 @@ def _fast_runtime() -> Path:
         work = folder / "dummy"
         work.mkdir()
         (work / "shiftrnn_dummy.v").write_text(build.DUMMY_VERILOG)
-        port = {"width": 8, "kind": "vector",
-                "fields": [{"name": "d", "lsb": 0, "width": 8, "format": {"bits": 8, "frac": 0,
-                                                                          "signed": True}}]}
-        layout = PortLayout.from_manifest(port, "dummy")
+        layout = Port("d", "in", 8, "dummy", "vector", (Field("d", 0, 8, Fixed(8, 0)),))
         _build_harness(work / "shiftrnn_dummy.v", "shiftrnn_dummy", layout, layout, work, None,
                        name="shiftrnn_dummy", state=False)
         build.harvest_runtime(work, folder)
