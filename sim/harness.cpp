@@ -4,15 +4,26 @@
 // counts (SR_TOGGLES_BODY: the signals packed into 64-bit words, one popcount per word).
 //
 // usage: harness IN.bin OUT.bin MAX_CYCLES
-//   IN.bin : 8 x u32 header {magic 'SRN1', version 1, beats lo, beats hi, in_words, 0, 0, 0},
-//            then per beat: u32 flags (bit 0 tuser, bit 1 tlast) and in_words u32 of tdata
-//            (little-endian, element 0 in the low bits).
+//   IN.bin : 8 x u32 header {magic 'SRN1', version 2, beats lo, beats hi, in_words, warm,
+//            options, 0}, then per beat: u32 flags (bit 0 tuser, bit 1 tlast) and in_words u32
+//            of tdata (little-endian, element 0 in the low bits).
 //   OUT.bin: per output beat: u32 flags (tuser, tlast), u64 cycle of its input handshake,
 //            u64 cycle of the output transfer (both as two u32, low first), out_words u32.
 // The harness resets the design for RESET_CYCLES cycles, then drives s_axis_tvalid whenever beats
 // remain (no idle cycles) and holds m_axis_tready high (no backpressure). Cycle c is the c-th
 // rising edge after reset; a transfer "in cycle c" has valid and ready high before that edge.
-// It prints one JSON line on stdout: beats, cycles, wall seconds, toggles per signal group.
+//
+// Toggles are counted over a window of cycles, for runs that are one shard of a longer stream
+// (sim/shard.py): the first `warm` beats only bring the design into the state the longer stream
+// has there (they are simulated, their outputs written, their cycles not counted); counting
+// starts in the cycle after the last warm-up handshake (cycle 1 if warm is 0: cycle 0's values
+// are the baseline) and, with option bit 0, ends with the cycle of the last input handshake
+// (the next shard counts from there), else with the last output. The window's first and last
+// sampled values are reported as FNV-1a digests so that neighbouring shards can be checked to
+// meet in the same state.
+//
+// It prints one JSON line on stdout: beats, cycles, wall seconds, toggles per signal group,
+// the counting window and its boundary digests.
 
 #include <chrono>
 #include <cinttypes>
@@ -84,19 +95,42 @@ static void fail(const char* msg) {
     std::exit(2);
 }
 
-static std::vector<uint32_t> read_inputs(const char* path, uint64_t* beats) {
+struct Inputs {
+    std::vector<uint32_t> beats_words;  // (1 + SR_IN_WORDS) words per beat
+    uint64_t beats = 0;
+    uint64_t warm = 0;             // warm-up beats (not counted)
+    bool stop_at_last_in = false;  // counting ends with the last input handshake
+};
+
+static Inputs read_inputs(const char* path) {
+    Inputs r;
     FILE* fin = std::fopen(path, "rb");
     if (!fin) fail("cannot open input file");
     uint32_t hdr[8];
     if (std::fread(hdr, sizeof(uint32_t), 8, fin) != 8) fail("short input header");
-    if (hdr[0] != 0x314E5253u || hdr[1] != 1u) fail("bad input magic/version");
-    *beats = static_cast<uint64_t>(hdr[2]) | (static_cast<uint64_t>(hdr[3]) << 32);
+    if (hdr[0] != 0x314E5253u || hdr[1] != 2u) fail("bad input magic/version");
+    r.beats = static_cast<uint64_t>(hdr[2]) | (static_cast<uint64_t>(hdr[3]) << 32);
     if (hdr[4] != SR_IN_WORDS) fail("input words per beat do not match the design");
-    std::vector<uint32_t> in(*beats * (1 + SR_IN_WORDS));
-    if (*beats && std::fread(in.data(), sizeof(uint32_t), in.size(), fin) != in.size())
+    r.warm = hdr[5];
+    r.stop_at_last_in = (hdr[6] & 1u) != 0;
+    if (r.warm >= r.beats && r.beats) fail("warm-up beats must be fewer than the beats");
+    std::vector<uint32_t>& in = r.beats_words;
+    in.resize(r.beats * (1 + SR_IN_WORDS));
+    if (r.beats && std::fread(in.data(), sizeof(uint32_t), in.size(), fin) != in.size())
         fail("short input body");
     std::fclose(fin);
-    return in;
+    return r;
+}
+
+// FNV-1a over the sampled values: the state at a window boundary.
+static uint64_t digest(const uint64_t* words, int n) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < n; ++i)
+        for (int b = 0; b < 8; ++b) {
+            h ^= (words[i] >> (8 * b)) & 0xffu;
+            h *= 1099511628211ull;
+        }
+    return h;
 }
 
 // Presents beat `index` on s_axis (or drops tvalid when no beat remains).
@@ -115,8 +149,9 @@ static void present(Vtop* top, const std::vector<uint32_t>& in, uint64_t index, 
 int main(int argc, char** argv) {
     if (argc < 4) fail("usage: harness IN.bin OUT.bin MAX_CYCLES");
     const uint64_t max_cycles = std::strtoull(argv[3], nullptr, 10);
-    uint64_t beats = 0;
-    const std::vector<uint32_t> in = read_inputs(argv[1], &beats);
+    const Inputs inputs = read_inputs(argv[1]);
+    const std::vector<uint32_t>& in = inputs.beats_words;
+    const uint64_t beats = inputs.beats;
 
     const size_t out_stride = 5 + SR_OUT_WORDS;
     std::vector<uint32_t> out(beats * out_stride);
@@ -152,6 +187,9 @@ int main(int argc, char** argv) {
     toggles_of(top.get(), prev, scratch);  // cycle 0's values: the baseline, not counted
 
     uint64_t cycle = 0, in_idx = 0, out_idx = 0;
+    uint64_t first_counted = 0, last_counted = 0;
+    uint64_t start_digest = 0, end_digest = 0;
+    bool counting = false, counted_all = false;
     const auto t0 = std::chrono::steady_clock::now();
     // Each pass: the values before rising edge `cycle` are settled; record this cycle's
     // transfers, count toggles against the previous cycle, clock, and present the next beat
@@ -169,9 +207,24 @@ int main(int argc, char** argv) {
             sr_get_output(top.get(), o + 5);
             ++out_idx;
         }
+        if (!counting && !counted_all && cycle && in_idx >= inputs.warm) {
+            counting = true;
+            first_counted = cycle;
+            start_digest = digest(prev, SR_N_PREV);
+        }
         const bool taken = top->s_axis_tvalid && top->s_axis_tready;
         if (taken) in_cycle[in_idx++] = cycle;
-        if (cycle) toggles_of(top.get(), prev, toggles);
+        if (counting) {
+            toggles_of(top.get(), prev, toggles);
+            last_counted = cycle;
+            if (inputs.stop_at_last_in && taken && in_idx == beats) {
+                counting = false;
+                counted_all = true;
+                end_digest = digest(prev, SR_N_PREV);
+            }
+        } else if (cycle) {
+            toggles_of(top.get(), prev, scratch);  // keeps the previous values current
+        }
         shiftrnn_inputs_changed = 0;
         top->clk = 1;
         eval_model(top.get());
@@ -183,6 +236,7 @@ int main(int argc, char** argv) {
         eval_model(top.get());
         ++cycle;
     }
+    if (!counted_all) end_digest = digest(prev, SR_N_PREV);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     top->final();
@@ -196,9 +250,12 @@ int main(int argc, char** argv) {
 
     std::printf("{\"beats\": %" PRIu64 ", \"outputs\": %" PRIu64 ", \"inputs\": %" PRIu64
                 ", \"cycles\": %" PRIu64 ", \"reset_cycles\": %d, \"seconds\": %.9f, "
-                "\"timeout\": %s, \"toggles\": {",
+                "\"timeout\": %s, \"window\": [%" PRIu64 ", %" PRIu64 "], "
+                "\"start_digest\": \"%016" PRIx64 "\", \"end_digest\": \"%016" PRIx64 "\", "
+                "\"toggles\": {",
                 beats, out_idx, in_idx, cycle, RESET_CYCLES, secs,
-                out_idx < beats ? "true" : "false");
+                out_idx < beats ? "true" : "false", first_counted, last_counted, start_digest,
+                end_digest);
     for (int g = 0; g < SR_N_GROUPS; ++g)
         std::printf("%s\"%s\": %" PRIu64, g ? ", " : "", sr_group_names[g], toggles[g]);
     std::printf("}}\n");
