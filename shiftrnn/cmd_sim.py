@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,13 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="FILE.npz", help="save outputs, cycle stamps and toggles")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.add_argument("--no-check", action="store_true", help="skip the golden comparison")
+    p.add_argument("--workers", type=_positive, metavar="N",
+                   help="split the sequences into shards and run them on N Dask worker "
+                        "processes (started and stopped by the command); same results as one "
+                        "process, bit for bit")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the shards on an existing Dask cluster, e.g. tcp://HOST:8786 "
+                        "(default: $SHIFTRNN_SCHEDULER if set)")
     p.set_defaults(func=_simulate)
 
 
@@ -175,7 +183,11 @@ def _simulate(args) -> int:
               f"{x.shape[1]}")
     else:
         x = load_inputs(args.inputs, model)
-    res = _run(sim.simulate, design, x, check=not args.no_check)
+    from sim.shard import SCHEDULER_ENV
+
+    scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV) or None
+    res = _run(sim.simulate, design, x, check=not args.no_check, workers=args.workers,
+               scheduler=scheduler, progress=True)
     print(res.summary(design.name))
     if out is not None:
         from golden import atomic_write_bytes

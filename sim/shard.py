@@ -28,17 +28,23 @@ from pathlib import Path
 import numpy as np
 
 from golden import atomic_write_bytes
+from golden.errors import ShiftrnnError
 
 from .cache import cache_root
 from .design import Design
 from .fast import HarnessRun, Stream, max_cycles, merge_runs, run_harness, stream_file
 
-__all__ = ["SCHEDULER_ENV", "dask_client", "plan_shards", "run_shard", "simulate_shards"]
+__all__ = ["SCHEDULER_ENV", "ShardError", "dask_client", "plan_shards", "run_shard",
+           "simulate_shards"]
 
 #: Environment variable the CLI reads for a scheduler address.
 SCHEDULER_ENV = "SHIFTRNN_SCHEDULER"
 #: Shards per worker when the caller does not say (a lost worker then costs half its share).
 SHARDS_PER_WORKER = 2
+
+
+class ShardError(ShiftrnnError, RuntimeError):
+    """The Dask cluster could not be reached or started."""
 
 
 def plan_shards(sequences: int, shards: int) -> list[tuple[int, int]]:
@@ -56,7 +62,13 @@ def dask_client(workers: int | None, scheduler: str | None):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError) as e:
+            raise ShardError(f"cannot reach the Dask scheduler at {scheduler!r} ({e}); check "
+                             "the address (tcp://HOST:PORT) or start one with `dask scheduler`"
+                             ) from None
+        with client:
             yield client
         return
     n = max(1, int(workers or os.cpu_count() or 1))

@@ -195,3 +195,49 @@ def test_killed_worker_shard_is_retried(lm, dask_cluster):
     many = result["res"]
     assert many.shards == 8
     assert_same_run(one, many)
+
+
+# ------------------------------------------------------------------------------------ CLI
+def test_cli_simulate_workers_and_scheduler(lm, dask_cluster, tmp_path, capsys, monkeypatch):
+    """`shiftrnn simulate --workers 2` and `--scheduler` (or $SHIFTRNN_SCHEDULER) write the
+    same outputs, cycles and toggles as one process."""
+    from shiftrnn.cli import main
+
+    address, _ = dask_cluster
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, tokens(lm, 6, 15, seed=6))
+    runs = {"one": [], "workers": ["--workers", "2"], "scheduler": ["--scheduler", address]}
+    saved = {}
+    for name, extra in runs.items():
+        out = tmp_path / f"{name}.npz"
+        rc = main(["simulate", str(lm.path), "--inputs", str(inputs), "--out", str(out), *extra])
+        text = capsys.readouterr().out
+        assert rc == 0, text
+        assert ("on 4 shards" in text) == (name != "one")  # two shards per worker
+        with np.load(out) as z:
+            saved[name] = {k: z[k] for k in z.files}
+    monkeypatch.setenv("SHIFTRNN_SCHEDULER", address)
+    out = tmp_path / "env.npz"
+    assert main(["simulate", str(lm.path), "--inputs", str(inputs), "--out", str(out)]) == 0
+    assert "on 4 shards" in capsys.readouterr().out
+    with np.load(out) as z:
+        saved["env"] = {k: z[k] for k in z.files}
+    for name in ("workers", "scheduler", "env"):
+        for key, value in saved["one"].items():
+            assert np.array_equal(value, saved[name][key], equal_nan=True), (name, key)
+
+
+def test_cli_unreachable_scheduler_is_one_clear_line(lm, tmp_path, capsys):
+    import dask
+
+    from shiftrnn.cli import main
+
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, tokens(lm, 2, 5, seed=7))
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        rc = main(["simulate", str(lm.path), "--inputs", str(inputs),
+                   "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err
+    assert "Traceback" not in err
