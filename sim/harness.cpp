@@ -1,7 +1,8 @@
 // shiftrnn fast-path harness: runs a whole dataset through a Verilated design with no Python
 // in the loop. Template shipped with the sim package; sim/harness.py compiles it with a generated
 // "shiftrnn_harness.h" that knows the design's port widths and the signals whose toggles it
-// counts (SR_TOGGLES_BODY: the signals packed into 64-bit words, one popcount per word).
+// counts (SR_TOGGLES_BODY: the model's aligned 64-bit words that hold counted bits, each masked
+// to those bits, one popcount per word).
 //
 // usage: harness IN.bin OUT.bin MAX_CYCLES
 //   IN.bin : 8 x u32 header {magic 'SRN1', version 2, beats lo, beats hi, in_words, warm,
@@ -59,10 +60,19 @@ static inline void eval_model(Vtop* top) { Vtop___024root___eval(top->rootp); }
 static inline void eval_model(Vtop* top) { top->eval(); }
 #endif
 
+#if SR_CLK_TRIGGER_ONLY
+// With the inputs unchanged and the clock's rising edge the model's only trigger, evaluating
+// the model with clk low would only record clk = 0 as that trigger's previous value.
+static inline void clock_fell(Vtop* top) { top->rootp->__Vtrigprevexpr___TOP__clk__0 = 0; }
+#else
+static inline void clock_fell(Vtop* top) { eval_model(top); }
+#endif
+
 // ------------------------------------------------------------------ toggles
 static inline int popcount_sw(uint64_t v) { return __builtin_popcountll(v); }
 static void toggles_sw(const Vtop* top, uint64_t* __restrict p, uint64_t* __restrict c) {
-    (void)top; (void)p; (void)c;
+    const unsigned char* b = reinterpret_cast<const unsigned char*>(top->rootp);
+    (void)b; (void)p; (void)c;
 #define POP popcount_sw
     SR_TOGGLES_BODY
 #undef POP
@@ -73,7 +83,8 @@ static void toggles_sw(const Vtop* top, uint64_t* __restrict p, uint64_t* __rest
 __attribute__((target("popcnt"))) static void toggles_hw(const Vtop* top,
                                                          uint64_t* __restrict p,
                                                          uint64_t* __restrict c) {
-    (void)top; (void)p; (void)c;
+    const unsigned char* b = reinterpret_cast<const unsigned char*>(top->rootp);
+    (void)b; (void)p; (void)c;
 #define POP __builtin_popcountll
     SR_TOGGLES_BODY
 #undef POP
@@ -232,8 +243,10 @@ int main(int argc, char** argv) {
         if (taken) {
             present(top.get(), in, in_idx, beats);
             shiftrnn_inputs_changed = 1;
+            eval_model(top.get());
+        } else {
+            clock_fell(top.get());
         }
-        eval_model(top.get());
         ++cycle;
     }
     if (!counted_all) end_digest = digest(prev, SR_N_PREV);

@@ -110,37 +110,51 @@ def _state_signals(root_header: Path, top: str, flops: dict[str, int]
 
 
 # --------------------------------------------------------------------------- the header
-def _chunks(expr: str, width: int, words: int) -> list[tuple[str, int]]:
-    """(C++ expression as uint64_t, bits) pieces of one signal: a scalar masked to its width
-    (up to 64 bits), a wide signal as its 32-bit words."""
-    if words == 0:
-        mask = (1 << width) - 1
-        return [(f"((uint64_t)({expr}) & 0x{mask:x}ull)", width)]
-    return [(f"(uint64_t)({expr}[{i}])", 32) for i in range(words)]
+def _probe_layout(folder: Path, members: list[str]) -> dict[str, tuple[int, int]]:
+    """Byte offset and size of each member of the Verilated model's root class.
 
-
-def _toggle_body(signals: list[tuple[str, int, int, int]]) -> tuple[list[str], int]:
-    """Statements of SR_TOGGLES_BODY and the 64-bit words of previous values they keep.
-
-    ``signals`` are (expression, width, words, group index). Pieces of one group are packed
-    side by side into 64-bit words; ``popcount(word XOR previous word)`` is the sum of the
-    pieces' toggles because the pieces do not overlap.
+    Compiles and runs a few lines of C++ against ``Vtop___024root.h`` (``offsetof`` on a class
+    that is not standard-layout: supported by gcc and clang, hence ``-Wno-invalid-offsetof``).
     """
-    packed: list[tuple[int, list[tuple[str, int]]]] = []  # (group, [(piece, shift)])
-    used = 64
-    for expr, width, words, group in signals:
-        for piece, bits in _chunks(expr, width, words):
-            if not packed or packed[-1][0] != group or used + bits > 64:
-                packed.append((group, []))
-                used = 0
-            packed[-1][1].append((piece, used))
-            used += bits
-    stmts = []
-    for k, (group, pieces) in enumerate(packed):
-        value = " | ".join(p if s == 0 else f"({p} << {s})" for p, s in pieces)
-        stmts.append(f"{{ const uint64_t v = {value}; c[{group}] += POP(v ^ p[{k}]); "
-                     f"p[{k}] = v; }}")
-    return stmts, len(packed)
+    tc = ensure_verilator()
+    lines = [f'    std::printf("%zu %zu\\n", offsetof(Vtop___024root, {m}), '
+             f"sizeof(Vtop___024root::{m}));" for m in members]
+    src = folder / "layout_probe.cpp"
+    src.write_text('#include <cstddef>\n#include <cstdio>\n#include "Vtop___024root.h"\n'
+                   "double sc_time_stamp() { return 0; }\n"
+                   'int main() {\n    std::printf("%zu\\n", sizeof(Vtop___024root));\n'
+                   + "\n".join(lines) + "\n}\n")
+    inc = tc.root / "include"
+    exe = folder / "layout_probe"
+    _run(["c++", "-O0", "-Wno-invalid-offsetof", f"-I{folder}", f"-I{inc}",
+          f"-I{inc / 'vltstd'}", str(src), "-o", str(exe)], folder, folder / "build.log")
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    size, rest = int(out[0]), [int(v) for v in out[1:]]
+    layout = {m: (rest[2 * i], rest[2 * i + 1]) for i, m in enumerate(members)}
+    for m, (off, n) in layout.items():
+        if off + n > size:
+            raise BuildError(f"{folder}: member {m} at {off}+{n} lies outside the model ({size})")
+    return layout
+
+
+def _windows(signals: list[tuple[str, int, int, int]],
+             layout: dict[str, tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """The sampled bits as (8-byte-aligned offset, 64-bit mask, group) windows of the model.
+
+    ``signals`` are (member, width, words, group index): a scalar counts its low ``width``
+    bits (the value masked to its width), a wide signal (``words`` > 0) all bits of its 32-bit
+    words. One window per aligned 8 bytes and group that holds counted bits: a load, a mask
+    and a popcount stand for every signal in it (members are little-endian).
+    """
+    masks: dict[tuple[int, int], int] = {}
+    for member, width, words, group in signals:
+        off, size = layout[member]
+        value_bits = 32 * words if words else min(width, 8 * size)
+        for bit in range(value_bits):
+            byte = off + bit // 8
+            key = (byte - byte % 8, group)
+            masks[key] = masks.get(key, 0) | 1 << (8 * (byte % 8) + bit % 8)
+    return [(off, mask, group) for (off, group), mask in sorted(masks.items())]
 
 
 def _port_copy(port: Port, name: str, direction: str) -> str:
@@ -156,9 +170,9 @@ def _port_copy(port: Port, name: str, direction: str) -> str:
     return f"for (int i = 0; i < {port.words}; ++i) w[i] = top->{name}[i];"
 
 
-def harness_header(s_port: Port, m_port: Port, *, name: str, top: str,
-                   root_header: Path | None, flops: dict[str, int],
-                   root_eval: bool) -> tuple[str, dict[str, int]]:
+def harness_header(s_port: Port, m_port: Port, *, name: str, top: str, folder: Path,
+                   state: bool, flops: dict[str, int], root_eval: bool,
+                   clk_trigger_only: bool) -> tuple[str, dict[str, int]]:
     """The generated ``shiftrnn_harness.h`` and the bits tracked per group.
 
     Parameters
@@ -167,13 +181,17 @@ def harness_header(s_port: Port, m_port: Port, *, name: str, top: str,
         The design's stream ports.
     name, top : str
         Design name (for the header's comment) and top module.
-    root_header : Path or None
-        Verilator's ``Vtop___024root.h`` (its members are the countable state); None counts the
-        ports only.
+    folder : Path
+        The Verilated model (``Vtop___024root.h``: its members are the countable state).
+    state : bool
+        Count the design's flip-flops (else the ports only).
     flops : dict
         :func:`flop_names` of the design's Verilog.
     root_eval : bool
         The model defines ``Vtop___024root___eval`` (the harness then calls it directly).
+    clk_trigger_only : bool
+        The model's only trigger is clk's rising edge (the harness then records the falling
+        edge without an evaluation when no input changed).
     """
     groups = ["port.s_axis_tdata", "port.m_axis_tdata", "port.control"]
     bits = {g: 0 for g in groups}
@@ -188,14 +206,19 @@ def harness_header(s_port: Port, m_port: Port, *, name: str, top: str,
 
     for port, pname in ((s_port, "s_axis_tdata"), (m_port, "m_axis_tdata")):
         wide = port.width > 64
-        add(f"top->{pname}", port.width, port.words if wide else 0, f"port.{pname}")
+        add(pname, port.width, port.words if wide else 0, f"port.{pname}")
     for cname in CONTROL:
-        add(f"top->{cname}", 1, 0, "port.control")
-    if root_header is not None:
-        for member, width, words, group in _state_signals(root_header, top, flops):
-            add(f"top->rootp->{member}", width, words, group)
+        add(cname, 1, 0, "port.control")
+    if state:
+        for member, width, words, group in _state_signals(folder / "Vtop___024root.h", top,
+                                                          flops):
+            add(member, width, words, group)
         bits["state_bits_declared"] = sum(flops.values())
-    stmts, n_prev = _toggle_body(signals)
+    windows = _windows(signals, _probe_layout(folder, [m for m, *_ in signals]))
+    stmts = [f"{{ uint64_t v; std::memcpy(&v, b + {off}, 8); v &= 0x{mask:x}ull; "
+             f"c[{group}] += POP(v ^ p[{k}]); p[{k}] = v; }}"
+             for k, (off, mask, group) in enumerate(windows)]
+    n_prev = len(windows)
     names = ", ".join(f'"{g}"' for g in groups)
     body = " \\\n    ".join(stmts)
     set_in = _port_copy(s_port, "s_axis_tdata", "in")
@@ -205,12 +228,14 @@ def harness_header(s_port: Port, m_port: Port, *, name: str, top: str,
 #define SR_IN_WORDS {s_port.words}
 #define SR_OUT_WORDS {m_port.words}
 #define SR_ROOT_EVAL {int(root_eval)}
+#define SR_CLK_TRIGGER_ONLY {int(clk_trigger_only)}
 #define SR_N_GROUPS {len(groups)}
 #define SR_N_PREV {n_prev}
 static const char* const sr_group_names[SR_N_GROUPS] = {{{names}}};
 static inline void sr_set_input(Vtop* top, const uint32_t* w) {{ {set_in} }}
 static inline void sr_get_output(const Vtop* top, uint32_t* w) {{ {get_out} }}
-// Adds the toggles since the previous call to c[group]; p holds the previous words.
+// Adds the toggles since the previous call to c[group]; p holds the previous words; b is the
+// model's root object (its counted bits in aligned 64-bit windows, see sim/harness.py).
 #define SR_TOGGLES_BODY \\
     {body}
 """, bits
@@ -235,6 +260,8 @@ def _run(cmd: list[str], cwd: Path, log: Path) -> None:
 _ICO_FORCED = "    vlSelfRef.__VicoFirstIteration = 1U;\n"
 _ICO_GATED = "    vlSelfRef.__VicoFirstIteration = shiftrnn_inputs_changed;\n"
 _ROOT_EVAL = "void Vtop___024root___eval(Vtop___024root* vlSelf);"
+#: The model member holding clk's previous value for its rising-edge trigger.
+_CLK_TRIGGER = "__Vtrigprevexpr___TOP__clk__0"
 
 
 def gate_input_phase(folder: Path) -> bool:
@@ -269,15 +296,18 @@ def _build_harness(verilog: Path, top: str, s_port: Port, m_port: Port,
            str(folder / "harness.cpp"), str(verilog)]
     _run(cmd, folder, log)
     gated = gate_input_phase(folder)
-    root_header = folder / "Vtop___024root.h" if state else None
     flops = flop_names(Path(verilog).read_text()) if state else {}
     root_eval = _ROOT_EVAL in (folder / "Vtop.cpp").read_text()
-    header, bits = harness_header(s_port, m_port, name=name, top=top, root_header=root_header,
-                                  flops=flops, root_eval=root_eval)
+    triggers = re.findall(r"\b__Vtrigprevexpr\w*", (folder / "Vtop___024root.h").read_text())
+    clk_only = set(triggers) == {_CLK_TRIGGER}
+    header, bits = harness_header(s_port, m_port, name=name, top=top, folder=folder,
+                                  state=state, flops=flops, root_eval=root_eval,
+                                  clk_trigger_only=clk_only)
     (folder / "shiftrnn_harness.h").write_text(header)
     (folder / "toggle_bits.json").write_text(json.dumps(bits, indent=1))
     (folder / "model_notes.json").write_text(json.dumps(
-        {"input_phase_gated": gated, "root_eval": root_eval}, indent=1))
+        {"input_phase_gated": gated, "root_eval": root_eval, "clk_trigger_only": clk_only},
+        indent=1))
     if runtime is not None:
         build.install_runtime(runtime, folder)
     jobs = str(max(1, min(4, os.cpu_count() or 1)))
