@@ -4,10 +4,12 @@
 ``shiftrnn_harness.h`` (:func:`harness_header`: port widths, input and output copies and the
 toggle counter, see :mod:`sim.fast` for what is counted) and compiles ``sim/harness.cpp`` with it.
 
-Two things make a cycle cheap (docs/verification.md has the measurements):
+What makes a cycle cheap (docs/verification.md explains, docs/benchmarks.md measures):
 
-* The toggle counter packs the sampled signals of a group side by side into 64-bit words and
-  takes one hardware popcount per word (picked at run time when the CPU has the instruction).
+* Toggles are counted over memory words: :func:`_probe_layout` compiles a few lines of C++ that
+  print the byte offsets of the counted signals in the model, and the header reads the aligned
+  64-bit words that hold them, each masked to the counted bits, one hardware popcount per word
+  (the instruction is picked at run time when the CPU has it).
 * The input-combinational phase runs only when an input changed. Verilator's ``eval()`` always
   begins by recomputing the logic that reads a top-level input (its "ico" region, which for the
   generated designs is most of the next-state logic), although the harness changes the inputs
@@ -16,10 +18,14 @@ Two things make a cycle cheap (docs/verification.md has the measurements):
   conditional on a flag the harness sets when it changes an input (one line of the generated
   C++; if Verilator's output does not have that line, the model is left as it is and every
   evaluation recomputes the phase, which is slower and equally exact).
+* With clk's rising edge the model's only trigger, the falling edge with unchanged inputs is
+  recorded by setting the trigger's previous value instead of an evaluation; and the model's
+  own evaluation function is called instead of ``Vtop::eval()`` (whose extra bookkeeping serves
+  multithreaded models). Both only when the generated model has that shape.
 
 A build folder is keyed by the Verilog's hash, the top name, the port widths, the harness
 sources and recipe, the optimisation flags and the tool versions (:mod:`sim.cache`): a design is
-built once and every later run (and every Dask worker on the same file system) reuses the binary.
+built once and every later run reuses the binary (Dask workers get its bytes, :mod:`sim.shard`).
 """
 
 from __future__ import annotations
