@@ -157,6 +157,56 @@ static void present(Vtop* top, const std::vector<uint32_t>& in, uint64_t index, 
     }
 }
 
+// Holds rst high for RESET_CYCLES rising edges (no valid input, sink not ready), then releases
+// it with the sink ready; the caller presents the first beat.
+static void reset(Vtop* top) {
+    top->clk = 0;
+    top->rst = 1;
+    top->s_axis_tvalid = 0;
+    top->s_axis_tuser = 0;
+    top->s_axis_tlast = 0;
+    top->m_axis_tready = 0;
+    top->eval();
+    for (int i = 0; i < RESET_CYCLES; ++i) {
+        top->clk = 1;
+        top->eval();
+        top->clk = 0;
+        top->eval();
+    }
+    top->rst = 0;
+    top->m_axis_tready = 1;
+}
+
+// What a run reports besides its output beats.
+struct Report {
+    uint64_t beats = 0, outputs = 0, inputs = 0, cycles = 0;
+    double seconds = 0;
+    uint64_t first_counted = 0, last_counted = 0, start_digest = 0, end_digest = 0;
+    uint64_t toggles[SR_N_GROUPS] = {0};
+};
+
+static void write_outputs(const char* path, const std::vector<uint32_t>& out, size_t words) {
+    FILE* fout = std::fopen(path, "wb");
+    if (!fout) fail("cannot open output file");
+    if (words && std::fwrite(out.data(), sizeof(uint32_t), words, fout) != words)
+        fail("short write");
+    std::fclose(fout);
+}
+
+static void print_report(const Report& r) {
+    std::printf("{\"beats\": %" PRIu64 ", \"outputs\": %" PRIu64 ", \"inputs\": %" PRIu64
+                ", \"cycles\": %" PRIu64 ", \"reset_cycles\": %d, \"seconds\": %.9f, "
+                "\"timeout\": %s, \"window\": [%" PRIu64 ", %" PRIu64 "], "
+                "\"start_digest\": \"%016" PRIx64 "\", \"end_digest\": \"%016" PRIx64 "\", "
+                "\"toggles\": {",
+                r.beats, r.outputs, r.inputs, r.cycles, RESET_CYCLES, r.seconds,
+                r.outputs < r.beats ? "true" : "false", r.first_counted, r.last_counted,
+                r.start_digest, r.end_digest);
+    for (int g = 0; g < SR_N_GROUPS; ++g)
+        std::printf("%s\"%s\": %" PRIu64, g ? ", " : "", sr_group_names[g], r.toggles[g]);
+    std::printf("}}\n");
+}
+
 int main(int argc, char** argv) {
     if (argc < 4) fail("usage: harness IN.bin OUT.bin MAX_CYCLES");
     const uint64_t max_cycles = std::strtoull(argv[3], nullptr, 10);
@@ -173,33 +223,17 @@ int main(int argc, char** argv) {
     ctx->commandArgs(argc, argv);
     auto top = std::make_unique<Vtop>(ctx.get(), "top");
 
-    // Reset.
-    top->clk = 0;
-    top->rst = 1;
-    top->s_axis_tvalid = 0;
-    top->s_axis_tuser = 0;
-    top->s_axis_tlast = 0;
-    top->m_axis_tready = 0;
-    top->eval();
-    for (int i = 0; i < RESET_CYCLES; ++i) {
-        top->clk = 1;
-        top->eval();
-        top->clk = 0;
-        top->eval();
-    }
-    top->rst = 0;
-    top->m_axis_tready = 1;
+    reset(top.get());
     present(top.get(), in, 0, beats);
     eval_model(top.get());
 
     uint64_t prev[SR_N_PREV > 0 ? SR_N_PREV : 1] = {0};
-    uint64_t toggles[SR_N_GROUPS] = {0};
     uint64_t scratch[SR_N_GROUPS] = {0};
     toggles_of(top.get(), prev, scratch);  // cycle 0's values: the baseline, not counted
 
+    Report r;
+    r.beats = beats;
     uint64_t cycle = 0, in_idx = 0, out_idx = 0;
-    uint64_t first_counted = 0, last_counted = 0;
-    uint64_t start_digest = 0, end_digest = 0;
     bool counting = false, counted_all = false;
     const auto t0 = std::chrono::steady_clock::now();
     // Each pass: the values before rising edge `cycle` are settled; record this cycle's
@@ -220,18 +254,18 @@ int main(int argc, char** argv) {
         }
         if (!counting && !counted_all && cycle && in_idx >= inputs.warm) {
             counting = true;
-            first_counted = cycle;
-            start_digest = digest(prev, SR_N_PREV);
+            r.first_counted = cycle;
+            r.start_digest = digest(prev, SR_N_PREV);
         }
         const bool taken = top->s_axis_tvalid && top->s_axis_tready;
         if (taken) in_cycle[in_idx++] = cycle;
         if (counting) {
-            toggles_of(top.get(), prev, toggles);
-            last_counted = cycle;
+            toggles_of(top.get(), prev, r.toggles);
+            r.last_counted = cycle;
             if (inputs.stop_at_last_in && taken && in_idx == beats) {
                 counting = false;
                 counted_all = true;
-                end_digest = digest(prev, SR_N_PREV);
+                r.end_digest = digest(prev, SR_N_PREV);
             }
         } else if (cycle) {
             toggles_of(top.get(), prev, scratch);  // keeps the previous values current
@@ -249,28 +283,13 @@ int main(int argc, char** argv) {
         }
         ++cycle;
     }
-    if (!counted_all) end_digest = digest(prev, SR_N_PREV);
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!counted_all) r.end_digest = digest(prev, SR_N_PREV);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.cycles = cycle;
+    r.inputs = in_idx;
+    r.outputs = out_idx;
     top->final();
-
-    FILE* fout = std::fopen(argv[2], "wb");
-    if (!fout) fail("cannot open output file");
-    if (out_idx && std::fwrite(out.data(), sizeof(uint32_t), out_idx * out_stride, fout) !=
-                       out_idx * out_stride)
-        fail("short write");
-    std::fclose(fout);
-
-    std::printf("{\"beats\": %" PRIu64 ", \"outputs\": %" PRIu64 ", \"inputs\": %" PRIu64
-                ", \"cycles\": %" PRIu64 ", \"reset_cycles\": %d, \"seconds\": %.9f, "
-                "\"timeout\": %s, \"window\": [%" PRIu64 ", %" PRIu64 "], "
-                "\"start_digest\": \"%016" PRIx64 "\", \"end_digest\": \"%016" PRIx64 "\", "
-                "\"toggles\": {",
-                beats, out_idx, in_idx, cycle, RESET_CYCLES, secs,
-                out_idx < beats ? "true" : "false", first_counted, last_counted, start_digest,
-                end_digest);
-    for (int g = 0; g < SR_N_GROUPS; ++g)
-        std::printf("%s\"%s\": %" PRIu64, g ? ", " : "", sr_group_names[g], toggles[g]);
-    std::printf("}}\n");
+    write_outputs(argv[2], out, out_idx * out_stride);
+    print_report(r);
     return 0;
 }
