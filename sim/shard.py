@@ -41,6 +41,9 @@ __all__ = ["SCHEDULER_ENV", "ShardError", "dask_client", "plan_shards", "run_sha
 SCHEDULER_ENV = "SHIFTRNN_SCHEDULER"
 #: Shards per worker when the caller does not say (a lost worker then costs half its share).
 SHARDS_PER_WORKER = 2
+#: More shards when the input is large: a shard's input travels in its task, and Dask warns
+#: about tasks over 10 MB (``distributed.admin.large-graph-warning-threshold``).
+MAX_SHARD_BYTES = 8 << 20
 
 
 class ShardError(ShiftrnnError, RuntimeError):
@@ -117,7 +120,8 @@ def simulate_shards(design: Design, folder: Path, beats: np.ndarray, seq_len: in
     workers, scheduler
         See :func:`dask_client`; with a scheduler, ``workers`` only sizes the shard count.
     shards : int, optional
-        Number of shards (default: ``SHARDS_PER_WORKER`` per worker).
+        Number of shards (default: ``SHARDS_PER_WORKER`` per worker, more if a shard's input
+        would exceed ``MAX_SHARD_BYTES``).
     progress : bool
         A progress bar over finished shards.
 
@@ -135,7 +139,8 @@ def simulate_shards(design: Design, folder: Path, beats: np.ndarray, seq_len: in
     out_words = design.m_port.words
     with dask_client(workers, scheduler) as client:
         n_workers = workers or max(1, len(client.scheduler_info()["workers"]))
-        plan = plan_shards(sequences, shards or SHARDS_PER_WORKER * n_workers)
+        by_size = -(-beats.nbytes // MAX_SHARD_BYTES)
+        plan = plan_shards(sequences, shards or max(SHARDS_PER_WORKER * n_workers, by_size))
         shipped = client.scatter(binary, broadcast=True)
         futures = {}
         for k, (start, stop) in enumerate(plan):
@@ -143,10 +148,11 @@ def simulate_shards(design: Design, folder: Path, beats: np.ndarray, seq_len: in
             part = beats[first * seq_len:stop * seq_len]
             warm = (start - first) * seq_len
             stream = stream_file(part, warm=warm, stop_at_last_in=k < len(plan) - 1)
+            key = (f"shiftrnn-shard-{sha[:12]}-{k}-of-{len(plan)}-"
+                   f"{hashlib.sha256(stream).hexdigest()[:16]}")
+            # The stream goes in the task (the scheduler keeps it to rerun the shard elsewhere).
             fut = client.submit(run_shard, shipped, sha, stream, out_words=out_words,
-                                budget=max_cycles(design, part.shape[0]), warm=warm,
-                                key=f"shiftrnn-shard-{sha[:12]}-{k}-{len(plan)}-"
-                                    f"{hashlib.sha256(stream).hexdigest()[:16]}")
+                                budget=max_cycles(design, part.shape[0]), warm=warm, key=key)
             futures[fut] = k
         runs: list[HarnessRun | None] = [None] * len(plan)
         bar = tqdm(total=len(plan), desc=f"simulate {design.name}", unit="shard",
