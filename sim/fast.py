@@ -1,10 +1,12 @@
 """The fast path: whole datasets through the Verilated design with no per-cycle Python.
 
 :func:`simulate` packs every timestep into a binary file, runs a compiled C++ harness
-(``sim/harness.cpp`` plus a generated header) that drives the AXI handshake itself with no idle
-cycles and no backpressure, and reads back every output beat with its cycle stamps. The outputs
-are compared exactly with golden, cycle counts are checked against the manifest, and for language
-models (token input with a head) the bits per character are computed from the RTL's own logits.
+(``sim/harness.cpp`` plus a generated header, built by :mod:`sim.harness`) that drives the AXI
+handshake itself with no idle cycles and no backpressure, and reads back every output beat with
+its cycle stamps. The outputs are compared exactly with golden, cycle counts are checked against
+the manifest, and for language models (token input with a head) the bits per character are
+computed from the RTL's own logits. With ``workers`` or ``scheduler`` the sequences run in
+shards on Dask (:mod:`sim.shard`) and :func:`merge_runs` joins them into the result one run gives.
 
 Switching activity: the harness samples signals once per cycle (the settled values before each
 rising edge) and adds ``popcount(value XOR previous value)`` per signal group: the top-level ports
