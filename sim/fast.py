@@ -64,6 +64,9 @@ class SimResult:
         Measured (median input interval; output cycle minus input cycle).
     shards : int
         Harness runs the sequences were split into (1 without ``workers``).
+    harness_seconds : float
+        Wall seconds of the harnesses' simulation loops, summed over the shards (over the
+        sharded run's wall time: the cores the shards actually got).
     toggles_exact : bool
         The toggle totals are those of one uninterrupted run (always, for one run; for shards,
         when every shard met its neighbour in the same state, see :func:`merge_runs`).
@@ -89,6 +92,7 @@ class SimResult:
     built: bool = False
     shards: int = 1
     toggles_exact: bool = True
+    harness_seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -348,7 +352,7 @@ def simulate(design_dir, x_int, *, check: bool = True, work_dir=None,
     secs = max(loop_seconds, 1e-9)
     res.timesteps_per_s, res.cycles_per_s = n / secs, stream.cycles / secs
     res.toggle_bits, res.wall_seconds, res.build_dir, res.built = bits, wall, folder, built
-    res.shards = shards
+    res.shards, res.harness_seconds = shards, stream.seconds
     return res
 
 
