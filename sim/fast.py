@@ -327,6 +327,8 @@ def simulate(design_dir, x_int, *, check: bool = True, work_dir=None,
     -------
     SimResult
     """
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     design = design_dir if isinstance(design_dir, Design) else Design(design_dir)
     x = _as_sequences(design, x_int)
     n = x.shape[0] * x.shape[1]

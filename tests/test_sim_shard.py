@@ -66,6 +66,12 @@ def test_plan_shards_splits_at_sequences():
     assert plan_shards(5, 1) == [(0, 5)]
 
 
+@pytest.mark.parametrize("workers", [0, -1, 1.5])
+def test_workers_must_be_positive(lm, workers):
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        sim.simulate(lm, tokens(lm, 2, 3, seed=0), workers=workers)
+
+
 def test_sharded_equals_one_run_on_local_cluster(lm, tmp_path):
     x = tokens(lm, 9, 23, seed=1)
     one = sim.simulate(lm, x)
