@@ -22,6 +22,7 @@ counts of ports and registers. ``toggle_bits`` gives the bits tracked per group;
 from __future__ import annotations
 
 import json
+import numbers
 import shutil
 import subprocess
 import tempfile
@@ -327,7 +328,7 @@ def simulate(design_dir, x_int, *, check: bool = True, work_dir=None,
     -------
     SimResult
     """
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
+    if workers is not None and (not isinstance(workers, numbers.Integral) or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     design = design_dir if isinstance(design_dir, Design) else Design(design_dir)
     x = _as_sequences(design, x_int)
