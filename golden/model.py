@@ -212,6 +212,24 @@ class Model:
     def output_size(self) -> int | None:
         return None if self.head is None else self.head.w.codes.shape[0]
 
+    @property
+    def token_bits(self) -> int:
+        """Bits of a token index on the wire: ``ceil(log2(input_size))``, at least 1.
+
+        Every index in ``[0, 2**token_bits)`` can be sent. An index in
+        ``[input_size, 2**token_bits)`` selects an all-zero ``W_ih`` column: the step still runs
+        (biases and the recurrence), as in the hardware (docs/hardware.md).
+        """
+        return max(1, (self.input_size - 1).bit_length())
+
+    def check_tokens(self, tokens: np.ndarray) -> None:
+        """Raise ValueError unless every token index fits the ``token_bits``-bit field."""
+        n = 1 << self.token_bits
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= n):
+            raise ValueError(f"token indices must lie in [0, {n}) (the {self.token_bits}-bit "
+                             f"token field; indices >= input_size {self.input_size} select a "
+                             f"zero input column); got [{tokens.min()}, {tokens.max()}]")
+
     def validate(self, where: str = "model") -> None:
         """Check every field; raise :class:`ModelFileError` naming the first bad one."""
 
@@ -334,8 +352,7 @@ class Model:
             if inputs.ndim != 2 or not np.issubdtype(inputs.dtype, np.integer):
                 raise ValueError(f"token input must be integers shaped (batch, time); got "
                                  f"{inputs.dtype} {inputs.shape}")
-            if inputs.size and (inputs.min() < 0 or inputs.max() >= self.input_size):
-                raise ValueError(f"token indices must lie in [0, {self.input_size})")
+            self.check_tokens(inputs)
             return inputs.astype(np.int64)
         if inputs.ndim != 3 or inputs.shape[2] != self.input_size:
             raise ValueError(f"vector input must be shaped (batch, time, {self.input_size}); "
@@ -380,9 +397,12 @@ class Model:
             w = widths["layers"][li]
             q = layer.w_ih
             if li == 0 and self.input_kind == "token":
-                # A column select, no adds: row v of the table is W_ih's column for token v.
-                xw, tokens = q.codes.T.astype(np.int64) * q.C, seq
-                xw_frac = -q.shift
+                # A column select, no adds: row v of the table is W_ih's column for token v;
+                # the indices past input_size that the token field can carry select zeros.
+                self.check_tokens(seq)
+                xw = np.zeros((1 << self.token_bits, q.codes.shape[0]), np.int64)
+                xw[:self.input_size] = q.codes.T.astype(np.int64) * q.C
+                tokens, xw_frac = seq, -q.shift
             else:
                 mv = _MatVec(q, self.layer_input_format(li), w["bound_ih"])
                 xw = mv(seq.reshape(B * T, seq.shape[-1])).reshape(B, T, q.codes.shape[0])
@@ -499,7 +519,7 @@ class Model:
         inputs = np.asarray(inputs)
         H = self.hidden_size
         if self.input_kind == "token":
-            seq = np.eye(self.input_size)[self.quantize_inputs(inputs)]
+            seq = np.eye(1 << self.token_bits, self.input_size)[self.quantize_inputs(inputs)]
         else:
             seq = inputs.astype(np.float64)
         B, T = seq.shape[:2]

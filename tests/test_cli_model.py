@@ -213,9 +213,9 @@ def test_run_bad_input_and_no_overwrite(capsys, tmp_path, token_model, rng):
     assert_one_line_error(rc, err, "y.npz exists", "--force")
     assert y.read_bytes() == b"old"
     out = tmp_path / "new.npz"
-    np.save(tmp_path / "bad.npy", rng.integers(0, 9, size=(2, 3)))
+    np.save(tmp_path / "bad.npy", np.array([[0, 8, 1], [2, 3, 4]]))  # 3-bit field: 0..7
     rc, _, err = run_cli(capsys, "run", path, "--inputs", tmp_path / "bad.npy", "--out", out)
-    assert_one_line_error(rc, err, "bad.npy", "token indices must lie in [0, 7)")
+    assert_one_line_error(rc, err, "bad.npy", "token indices must lie in [0, 8)")
     np.save(tmp_path / "shape.npy", rng.normal(size=(2, 3, 7)))
     rc, _, err = run_cli(capsys, "run", path, "--inputs", tmp_path / "shape.npy", "--out", out)
     assert_one_line_error(rc, err, "shape.npy", "(batch, time)", "token input")
