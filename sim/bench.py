@@ -166,18 +166,26 @@ class Bench:
         return None
 
     async def reset_mid_stream(self, after_beats: int, cycles: int = 1) -> tuple[int, list]:
-        """Assert rst once ``after_beats`` more beats were taken, with the sink stalled.
+        """Stall the sink, assert rst once ``after_beats`` more beats were taken and an output is
+        waiting (``m_axis_tvalid`` high), hold it ``cycles`` edges.
 
         Returns the beats dropped (queued, on the bus or inside the design) and the problems
         seen: ``m_axis_tvalid`` must be low in the cycle after the reset.
         """
         target = self.source.accepted + after_beats
         budget = 200 + after_beats * (self.design.cycles_per_timestep + 8) * 8
-        while self.source.accepted < target:
+        self.sink.pause = True
+        waiting = False
+        while self.source.accepted < target or not waiting:
             await RisingEdge(self.dut.clk)
+            await ReadOnly()
+            waiting = _bit(self.dut.m_axis_tvalid) == 1
             budget -= 1
             if budget <= 0:
-                return 0, ["the design stopped taking input beats (s_axis_tready stuck low)"]
+                return 0, [f"no output waiting after {after_beats} beats (s_axis_tready "
+                           f"{_bit(self.dut.s_axis_tready)}, m_axis_tvalid "
+                           f"{_bit(self.dut.m_axis_tvalid)})"]
+        await RisingEdge(self.dut.clk)
         self.source.pause = self.sink.pause = True
         dropped = self.source.flush()
         await self._hold_reset(cycles)
@@ -284,11 +292,9 @@ async def reset(dut):
     await bench.start(reset_cycles=1)
     T = max(1, int(cfg["length"]))
     cut_len, short = max(2, min(T, 6)), max(1, min(T, 4))
-    bench.sink.set_pause_generator(random_pauses(bench.rng, 0.5, 6))  # outputs pile up
     bench.add(bench.inputs(cut_len))
     dropped, problems = await bench.reset_mid_stream(
-        after_beats=int(bench.rng.integers(1, cut_len)))
-    bench.sink.set_pause_generator(None)
+        after_beats=int(bench.rng.integers(1, MAX_IN_FLIGHT + 1)))
     after = [bench.inputs(short), bench.inputs(short)]
     bench.add(after[0], user=False)  # no tuser: the reset alone must have cleared the state
     bench.add(after[1])
