@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import cocotb
 import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, ReadOnly, RisingEdge
@@ -129,6 +130,7 @@ class AxisSource(_Clocked):
         self._taken = False
         self._empty = Event()
         self._empty.set()
+        self._queued = Event()
         for sig in (self.valid, self.data, self.user, self.last):
             sig.value = 0
 
@@ -136,6 +138,7 @@ class AxisSource(_Clocked):
         """Queue a beat (returns at once)."""
         self.queue.append(beat)
         self._empty.clear()
+        self._queued.set()
 
     async def wait_sent(self) -> None:
         """Wait until every queued beat has been taken (or dropped by :meth:`flush`)."""
@@ -162,43 +165,65 @@ class AxisSource(_Clocked):
         return n
 
     async def run(self) -> None:
-        """The driver loop; start it with ``cocotb.start_soon(source.run())``."""
+        """The driver loop; start it with ``cocotb.start_soon(source.run())``.
+
+        It sleeps while nothing is queued and while a beat waits for ``tready`` (until it
+        rises), so a long timestep costs no Python per cycle.
+        """
         while True:
             await self._edge
             if self._taken and self._current is not None:
                 self._complete()
-            paused = self._paused()
-            if self._current is None and self.queue and not paused:
+            if self._current is None:
+                if not self.queue:
+                    self.valid.value = 0
+                    self._empty.set()
+                    self._queued.clear()
+                    await self._queued.wait()
+                    continue
+                if self._paused():
+                    self.valid.value = 0
+                    continue
                 self._current = self.queue.popleft()
                 self.data.value = self._current.data
                 self.user.value = int(self._current.user)
                 self.last.value = int(self._current.last)
                 self.valid.value = 1
-            elif self._current is None:
-                self.valid.value = 0
-                if not self.queue:
-                    self._empty.set()
             await self._ro
-            self._taken = (self._current is not None and _value(self.ready) == 1
-                           and not self.in_reset())
+            ready = _value(self.ready)
+            if ready == 0 and not self.in_reset():
+                await RisingEdge(self.ready)
+                await self._ro
+                ready = _value(self.ready)
+            self._taken = (self._current is not None and ready == 1 and not self.in_reset())
 
 
 class AxisSink(_Clocked):
-    """Drive ``<prefix>_tready``: high unless paused (by hand or by the pause generator)."""
+    """Drive ``<prefix>_tready``: high unless paused (by hand or by the pause generator).
+
+    The pause generator advances once per cycle in which an output is offered (``tvalid``
+    high); while none is, the sink sleeps until ``tvalid`` rises.
+    """
 
     def __init__(self, dut, prefix: str, clk, period_steps: int, *, rst=None):
         super().__init__(clk, period_steps, rst)
         self.ready = getattr(dut, f"{prefix}_tready")
+        self.valid = getattr(dut, f"{prefix}_tvalid")
         self.ready.value = 0
 
     async def run(self) -> None:
         driven = -1
+        await self._edge
         while True:
-            await self._edge
             want = 0 if self._paused() else 1
             if want != driven:
                 self.ready.value = want
                 driven = want
+            await self._ro
+            if _value(self.valid) == 0:
+                await RisingEdge(self.valid)  # right after the edge that raises it
+            else:
+                await self._edge
 
 
 class AxisMonitor(_Clocked):
@@ -232,46 +257,61 @@ class AxisMonitor(_Clocked):
         if len(self.violations) < 5:
             self.violations.append(f"cycle {self.cycle()}: {self.prefix}: {text}")
 
+    def _values(self) -> tuple:
+        return tuple(_value(s) for s in self.sigs)
+
     async def run(self) -> None:
+        """Sample every cycle while an output is offered; sleep until ``tvalid`` rises."""
         valid_since: int | None = None
         held: tuple | None = None  # the beat on the bus while it is stalled
+        await self._edge
         while True:
-            await self._edge
             await self._ro
-            if self.in_reset():
-                valid_since = held = None
-                continue
-            values = tuple(_value(s) for s in self.sigs)
-            if _value(self.valid) != 1:
-                if held is not None:
+            valid = _value(self.valid)
+            if self.in_reset() or valid != 1:
+                if held is not None and not self.in_reset():
                     self._violation("tvalid dropped before the beat was taken")
                 valid_since = held = None
+                if valid == 0:
+                    await RisingEdge(self.valid)  # right after the edge that raises it
+                else:
+                    await self._edge
                 continue
-            if held is not None and values != held:
-                self._violation(f"tdata/tuser/tlast changed while stalled: {held} -> {values}")
             now = self.cycle()
             valid_since = now if valid_since is None else valid_since
             if _value(self.ready) != 1:
+                values = self._values()
+                if held is not None and values != held:
+                    self._violation(f"tdata/tuser/tlast changed while stalled: {held} -> "
+                                    f"{values}")
                 held = values
-                continue
-            held = None
-            if None in values:
-                self._violation("X/Z in tdata/tuser/tlast of a transfer")
-                continue
-            t = Transfer(values[0], bool(values[1]), bool(values[2]), now, valid_since)
-            valid_since = None
-            self.transfers.append(t)
-            if self.callback is not None:
-                self.callback(t)
+            else:
+                self._transfer(self._values(), held, now, valid_since)
+                valid_since = held = None
+            await self._edge
+
+    def _transfer(self, values: tuple, held: tuple | None, now: int, valid_since: int) -> None:
+        if held is not None and values != held:
+            self._violation(f"tdata/tuser/tlast changed while stalled: {held} -> {values}")
+        if None in values:
+            self._violation("X/Z in tdata/tuser/tlast of a transfer")
+            return
+        t = Transfer(values[0], bool(values[1]), bool(values[2]), now, valid_since)
+        self.transfers.append(t)
+        if self.callback is not None:
+            self.callback(t)
 
 
 class PortChecker(_Clocked):
     """Report ports that are X or Z in any cycle after reset first deasserts.
 
+    Event-driven: every port is checked once when started (after reset) and then whenever it
+    changes outside reset, in the read-only phase (its settled value).
+
     Attributes
     ----------
     problems : list of str
-        ``"<port> is X/Z (value) in cycle N"``, first few only.
+        ``"<port> is X/Z (value) in cycle N, after reset deasserted"``, first few only.
     """
 
     def __init__(self, dut, names: Iterable[str], clk, period_steps: int, *, rst):
@@ -280,19 +320,25 @@ class PortChecker(_Clocked):
         self.problems: list[str] = []
         self._seen: set[str] = set()
 
+    def _check(self, name: str, sig) -> None:
+        if name not in self._seen and not self.in_reset() and not sig.value.is_resolvable:
+            self._seen.add(name)
+            if len(self.problems) < 8:
+                self.problems.append(f"{name} is X/Z ({sig.value}) in cycle {self.cycle()}, "
+                                     "after reset deasserted")
+
+    async def _watch(self, name: str, sig) -> None:
+        while name not in self._seen:
+            await sig.value_change
+            await self._ro
+            self._check(name, sig)
+
     async def run(self) -> None:
         """Start it once reset has been released (``cocotb.start_soon(checker.run())``)."""
-        while True:
-            await self._edge
-            await self._ro
-            if self.in_reset():
-                continue
-            for name, sig in self.ports.items():
-                if name not in self._seen and not sig.value.is_resolvable:
-                    self._seen.add(name)
-                    if len(self.problems) < 8:
-                        self.problems.append(f"{name} is X/Z ({sig.value}) in cycle "
-                                             f"{self.cycle()}, after reset deasserted")
+        await self._ro
+        for name, sig in self.ports.items():
+            self._check(name, sig)
+            cocotb.start_soon(self._watch(name, sig))
 
 
 @dataclass
