@@ -2,8 +2,9 @@
 
 Shaped after cocotbext-axi (which does not run on cocotb 2.1 with warnings as errors; see
 docs/decisions.md): a source and a sink whose idle cycles and backpressure come from *pause
-generators* (an iterable of bools, one per clock cycle, ``True`` = pause), a passive monitor and
-a scoreboard. Beats are whole timesteps (one ``tdata`` word each), not byte frames.
+generators* (an iterable of bools, ``True`` = pause, one value per cycle in which a pause
+matters), a passive monitor and a scoreboard. Beats are whole timesteps (one ``tdata`` word
+each), not byte frames.
 
 * :class:`AxisSource` drives ``s_axis_*`` from a queue of :class:`Beat`. AXI rule: once valid is
   high it stays high with stable data until the beat is taken; a pause only delays the next beat.
@@ -19,7 +20,9 @@ a scoreboard. Beats are whole timesteps (one ``tdata`` word each), not byte fram
 Every component samples in the read-only phase after a rising edge (the settled values of that
 cycle) and drives right after a rising edge. A transfer "in cycle ``c``" is one whose valid and
 ready are both high during cycle ``c``; it moves on the rising edge that ends the cycle. Cycle
-numbers come from simulation time (``time // period``), a base shared by all parts.
+numbers come from simulation time (``time // period``), a base shared by all parts. While the
+design computes the components sleep on the handshake signal they wait for (``tready`` rising,
+``tvalid`` rising), so a timestep of a thousand cycles costs a few Python wake-ups.
 """
 
 from __future__ import annotations

@@ -31,11 +31,12 @@ DESIGNS = {
     "gru_token_unrolled": ("gru", "exponential", "token", None, 2, None),
 }
 
-#: SystemVerilog mode on designs whose stream ports come from combinational logic.
+#: SystemVerilog mode on today's designs: yosys's `always @*` blocks rely on the Verilog-2005
+#: time-0 event of an initialised reg; under -g2012 they stay stale until an input changes.
 XFAIL_2012 = pytest.mark.xfail(
-    strict=True, reason="designs before the registered-port rebuild (issue 12) leave "
-    "s_axis_tready X from power-up until the first beat under SystemVerilog time-0 rules "
-    "(yosys's always @* blocks rely on the Verilog-2005 time-0 trigger)")
+    strict=True, reason="designs before the registered-port rebuild (issue 12) rely on the "
+    "Verilog-2005 time-0 run of yosys's always @* blocks: under -g2012 s_axis_tready is X until "
+    "the first beat (folded) and outputs go wrong (unrolled)")
 
 
 @pytest.fixture(scope="module")
