@@ -308,8 +308,9 @@ class AxisMonitor(_Clocked):
 class PortChecker(_Clocked):
     """Report ports that are X or Z in any cycle after reset first deasserts.
 
-    Event-driven: every port is checked once when started (after reset) and then whenever it
-    changes outside reset, in the read-only phase (its settled value).
+    Event-driven: every port is checked when started (after reset), after every later reset
+    (:meth:`check_all`) and whenever it changes outside reset, in the read-only phase (its
+    settled value).
 
     Attributes
     ----------
@@ -336,11 +337,16 @@ class PortChecker(_Clocked):
             await self._ro
             self._check(name, sig)
 
+    def check_all(self) -> None:
+        """Check every port now (call it in the read-only phase, e.g. after a reset)."""
+        for name, sig in self.ports.items():
+            self._check(name, sig)
+
     async def run(self) -> None:
         """Start it once reset has been released (``cocotb.start_soon(checker.run())``)."""
         await self._ro
+        self.check_all()
         for name, sig in self.ports.items():
-            self._check(name, sig)
             cocotb.start_soon(self._watch(name, sig))
 
 

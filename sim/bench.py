@@ -195,6 +195,7 @@ class Bench:
         after = {"rst": 0, "s_axis_tready": _bit(self.dut.s_axis_tready),
                  "m_axis_tvalid": _bit(self.dut.m_axis_tvalid)}
         self.reset_log.append(after)
+        self.ports.check_all()
         bad = [] if after["m_axis_tvalid"] == 0 else [
             f"m_axis_tvalid is {after['m_axis_tvalid']} right after a reset (must be 0)"]
         return dropped + lost, bad
