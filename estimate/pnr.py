@@ -18,7 +18,9 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cache import atomic_write, cache_key, cache_root, load_entry, work_dir
+from golden import atomic_write_bytes
+
+from .cache import cache_key, cache_root, load_entry, work_dir
 from .iowrap import WRAP_TOP, blackbox_verilog, netlist_ports, wrapper_verilog
 from .synth import _TARGETS as _SYNTH_TARGETS
 from .synth import YOSYS, synthesize
@@ -236,7 +238,7 @@ def _netlist_for(design: Path, top: str, dev: Device, wrap_io: bool, clock: str,
     digest = hashlib.sha256(text.encode()).hexdigest()
     wrapped = cache_root(kw.get("cache_dir")) / "wrapped" / f"{digest}.v"
     if not wrapped.exists():
-        atomic_write(wrapped, text)
+        atomic_write_bytes(wrapped, text.encode())
     result = synthesize(wrapped, WRAP_TOP, dev.family, **kw)
     return Path(result.netlist), WRAP_TOP, note
 
@@ -349,6 +351,6 @@ def place_and_route(
         )  # fmt: skip
     entry = asdict(result)
     entry.pop("from_cache")
-    atomic_write(entry_path, json.dumps(entry, indent=1))
+    atomic_write_bytes(entry_path, json.dumps(entry, indent=1).encode())
     shutil.rmtree(work, ignore_errors=True)
     return result

@@ -20,7 +20,9 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cache import atomic_write, cache_key, cache_root, load_entry, work_dir
+from golden import atomic_write_bytes
+
+from .cache import cache_key, cache_root, load_entry, work_dir
 from .tools import run_tool, tool_version
 
 __all__ = ["TARGETS", "MulCell", "SynthResult", "synthesize", "parse_stat", "parse_mul_cells"]
@@ -376,6 +378,6 @@ def synthesize(
         seconds=round(seconds, 3),
         yosys_version=version,
     )
-    atomic_write(entry_path, json.dumps(_to_entry(result), indent=1))
+    atomic_write_bytes(entry_path, json.dumps(_to_entry(result), indent=1).encode())
     shutil.rmtree(work, ignore_errors=True)
     return result

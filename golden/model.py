@@ -19,14 +19,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ShiftrnnError
+from .files import atomic_write_bytes
 from .fixed import Fixed, bits_signed, check_bound, narrow
 from .nonlin import Nonlinearity
 from .quantize import METHODS, QuantMatrix, csd_digits, encode
@@ -44,6 +43,7 @@ __all__ = [
     "RunResult",
     "load",
     "matvec_bound",
+    "parse_format",
 ]
 
 SCHEMA_VERSION = 1
@@ -60,12 +60,35 @@ DEFAULT_FORMATS = {
     "act": Fixed(8, 6),
     "out": Fixed(16, 8),
 }
+
 #: Fixed-point bias format of ``bias_mode='fixed'``.
 DEFAULT_BIAS_FORMAT = Fixed(16, 10)
 #: Exact integer sums run through float64 BLAS while the proved bound stays below this.
 FLOAT_EXACT = 1 << 53
 #: ... and through float32 BLAS while it stays below this.
 FLOAT32_EXACT = 1 << 24
+
+
+def parse_format(name: str, text) -> Fixed:
+    """An activation format from its name and text, e.g. ``("h", "S8.6")``.
+
+    Formats are written as :class:`Fixed` prints them (``S8.6``, ``U8.7``); without the ``S`` or
+    ``U`` prefix a format has the signedness of its default (``gate`` is unsigned).
+
+    Raises
+    ------
+    ValueError
+        An unknown name or a malformed format; the message names the default.
+    """
+    if name not in FORMAT_NAMES:
+        raise ValueError(f"unknown format {name!r}; formats are {', '.join(FORMAT_NAMES)}")
+    default = DEFAULT_FORMATS[name]
+    if not isinstance(text, str):
+        raise ValueError(f"format {name}: expected a string such as \"{default}\", got {text!r}")
+    try:
+        return Fixed.parse(text, signed=default.signed)
+    except ValueError as e:
+        raise ValueError(f"format {name}: {e}; the default is {name} = \"{default}\"") from None
 
 
 class ModelFileError(ShiftrnnError, ValueError):
@@ -785,23 +808,6 @@ def _digit_sums(codes: np.ndarray) -> tuple[int, int]:
         digits += n * len(d)
         shifted += n * sum(1 for _, k in d if k)
     return digits, shifted
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path) -> Model:
