@@ -6,11 +6,27 @@
 - :func:`energy_from_ops`, :func:`baseline_energy`: per-timestep energy from golden's op counts
   (Horowitz, ISSCC 2014, 45 nm), beside float32 and int8-multiplier baselines.
 - :func:`activity_energy`: relative energy from RTL switching activity.
+- :func:`estimate_design`: all of it for one generated design folder (``shiftrnn estimate``);
+  the flow and ``shiftrnn compare`` use its pieces (:mod:`estimate.design`).
 
-Tool results are cached (``~/.cache/shiftrnn/estimate`` or ``$SHIFTRNN_CACHE/estimate``);
+Tool results are cached (``$SHIFTRNN_CACHE/estimate``, default ``~/.cache/shiftrnn/estimate``);
 method, constants and limits are in ``docs/estimates.md``.
 """
 
+from .design import (
+    DEFAULT_DEVICES,
+    DesignEstimate,
+    HardwareEstimate,
+    PnrFigures,
+    SynthFigures,
+    design_energy,
+    estimate_design,
+    hardware_estimate,
+    pnr_figures,
+    read_design,
+    resolve_device,
+    synth_figures,
+)
 from .energy import (
     BASELINES,
     EnergyEstimate,
@@ -24,6 +40,18 @@ from .tools import ToolError, ToolTimeout
 
 __all__ = [
     "BASELINES",
+    "DEFAULT_DEVICES",
+    "DesignEstimate",
+    "HardwareEstimate",
+    "PnrFigures",
+    "SynthFigures",
+    "design_energy",
+    "estimate_design",
+    "hardware_estimate",
+    "pnr_figures",
+    "read_design",
+    "resolve_device",
+    "synth_figures",
     "DEVICES",
     "TARGETS",
     "EnergyEstimate",

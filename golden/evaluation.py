@@ -320,7 +320,8 @@ def model_inputs(x, model) -> np.ndarray:
     if model.input_kind == "token":
         x = x[None] if x.ndim == 1 else x
         if not np.issubdtype(x.dtype, np.integer):
-            raise DataError(f"a token model needs integer token indices, got {x.dtype}")
+            raise DataError(f"a token model needs integer token indices shaped (batch, time), "
+                            f"got {x.dtype} {x.shape}")
     else:
         x = x[None] if x.ndim == 2 else x
         if np.issubdtype(x.dtype, np.integer):
