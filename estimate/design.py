@@ -5,7 +5,7 @@
 resources), :func:`pnr_figures` (nextpnr, I/O wrapped), :func:`hardware_estimate` (both, the
 multiplier audit and the time per timestep) and :func:`design_energy` (the energy per timestep of
 a design and of its float32 and int8-multiplier baselines, from golden's op counts and the
-weight memories the design has).
+weight memories the design's manifest lists).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import golden
 from golden.manifest import Manifest
 
-from .energy import EnergyEstimate, baseline_energy, energy_from_ops
+from .energy import EnergyEstimate, datapath_energy
 from .pnr import DEVICES, place_and_route
 from .synth import TARGETS, MulCell, synthesize
 
@@ -183,33 +183,34 @@ def hardware_estimate(verilog, top: str, target: str, device: str | None, cycles
 
 
 # ----------------------------------------------------------------------------------- energy
-def design_energy(model: golden.Model, datapath: str, *, unrolled: bool = False,
+def design_energy(model: golden.Model, manifest: Manifest, *,
                   label: str = "shiftrnn") -> dict[str, EnergyEstimate]:
-    """Energy per timestep of a design and of its baselines, priced one way everywhere.
+    """Energy per timestep of a generated design and of its baselines, priced one way.
 
     Parameters
     ----------
     model : golden.Model
-        The design's model.
-    datapath : {'shiftadd', 'mult'}
-        A ``mult`` design is priced as the int8-multiplier datapath.
-    unrolled : bool
-        Weights are wiring: no weight memory is read.
+        The design's model (op counts).
+    manifest : golden.manifest.Manifest
+        The design's manifest: its datapath, and the weight memories it reads.
     label : str
         Label of the design's estimate.
 
     Returns
     -------
     dict
-        ``design``, ``int8-mult`` and ``float32`` estimates.
+        ``design``, ``int8-mult`` and ``float32``, all by :func:`estimate.energy.datapath_energy`:
+        a ``shiftadd`` design with the weight memories its manifest lists; the baselines (and a
+        ``mult`` design, which is the int8-multiplier baseline built) as dense multiplier
+        datapaths that read every weight once per timestep.
     """
     ops = model.op_counts()
-    if datapath == "shiftadd":
-        own = energy_from_ops(ops, label, unrolled=unrolled)
+    base = {k: datapath_energy(ops, k) for k in ("int8-mult", "float32")}
+    if manifest.config.datapath == "shiftadd":
+        own = datapath_energy(ops, "shiftadd", memories=manifest.memories, label=label)
     else:
-        own = dataclasses.replace(baseline_energy(ops, "int8-mult"), label=label)
-    return {"design": own, "int8-mult": baseline_energy(ops, "int8-mult"),
-            "float32": baseline_energy(ops, "float32")}
+        own = dataclasses.replace(base["int8-mult"], label=label)
+    return {"design": own, **base}
 
 
 # ------------------------------------------------------------------------------- the report
@@ -287,7 +288,7 @@ def estimate_design(design_dir, target: str = "ice40", device: str | None = None
     datapath = man.config.datapath
     hwr = hardware_estimate(d / man.verilog, man.top, target, device, man.cycles_per_timestep,
                             datapath, cache_dir=cache_dir, progress=progress)
-    energy = design_energy(model, datapath, unrolled=man.config.unrolled, label=model.method)
+    energy = design_energy(model, man, label=model.method)
     note = ("a mult-datapath design is priced as the int8-multiplier baseline"
             if datapath != "shiftadd" else None)
     return DesignEstimate(man.design, str(d), man.top, model.hash(),

@@ -562,13 +562,14 @@ class Model:
         """Operations per timestep of one sequence (static: zero weights are skipped).
 
         Keys: ``add`` {width: n} (adds/subtracts by operand width), ``shift``, ``gate_mul``
-        {"wa x wb": n}, ``nonlin`` {sigmoid, tanh}, ``weight_bits_read``, ``weights``,
-        ``mac_width`` {x, acc}.
+        {"wa x wb": n}, ``nonlin`` {sigmoid, tanh}, ``weights``, ``mac_width`` {x, acc}.
+        Weight memories are a fact of the generated hardware, not of the model: their widths
+        and reads are in the design's manifest (``golden.manifest.Memory``).
         """
         f, H, widths = self.formats, self.hidden_size, self.widths()
         add: dict[str, int] = {}
         gmul: dict[str, int] = {}
-        counts = {"shift": 0, "weight_bits_read": 0, "weights": 0}
+        counts = {"shift": 0, "weights": 0}
 
         def inc(d, k, n):
             if n:
@@ -577,12 +578,9 @@ class Model:
         def matrix(q: QuantMatrix, width: int, column_select: bool):
             rows, cols = q.codes.shape
             counts["weights"] += rows * cols
-            code_bits = max(1, int(q.max_code).bit_length() + (1 if self.method != "binary" else 0))
             scale_adds = max(0, len(csd_digits(q.C)) - 1) * rows
             if column_select:
-                counts["weight_bits_read"] += rows * code_bits
                 return
-            counts["weight_bits_read"] += rows * cols * code_bits
             digits, shifted = _digit_sums(q.codes)
             inc(add, width, digits + scale_adds)
             counts["shift"] += shifted
@@ -617,7 +615,6 @@ class Model:
             "shift": counts["shift"],
             "gate_mul": gmul,
             "nonlin": nonlin,
-            "weight_bits_read": counts["weight_bits_read"],
             "weights": counts["weights"],
             "mac_width": {"x": f["x"].bits, "acc": acc},
         }

@@ -203,7 +203,8 @@ def cmd_info(args) -> int:
         "                gate products " + (", ".join(f"{n}x({k})" for k, n in
                                                   ops["gate_mul"].items()) or "none")
         + "; nonlinearities " + ", ".join(f"{k} {v}" for k, v in ops["nonlin"].items()),
-        f"                weights {ops['weights']}, weight bits read {ops['weight_bits_read']}",
+        f"                weights {ops['weights']} (weight memories: see the design's "
+        "manifest.json)",
     ]
     if m.meta:
         lines.append(f"  meta          {json.dumps(m.meta, sort_keys=True)}")

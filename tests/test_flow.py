@@ -20,6 +20,7 @@ import estimate.tools as estimate_tools
 import golden
 import hw
 from estimate import EnergyEstimate, SynthFigures
+from golden.manifest import Manifest
 from shiftrnn import flow
 from shiftrnn.cli import main
 from shiftrnn.flow.diagram import DiagramParams, block_diagram
@@ -266,13 +267,13 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     else:
         assert up5k[2] == "no"
 
-    # ---- energy from golden's op counts
-    ops = model.op_counts()
-    ours = estimate.energy_from_ops(ops).per_timestep_pj
+    # ---- energy from golden's op counts and the design's weight memories
+    en = estimate.design_energy(model, Manifest.read(folder))
+    ours = en["design"].per_timestep_pj
     assert _table(md, "shiftrnn, operation counts")[1] == f"{ours:.2f}"
     for kind, label in (("int8-mult", "int8 multiplier datapath"),
                         ("float32", "float32 datapath")):
-        e = estimate.baseline_energy(ops, kind).per_timestep_pj
+        e = en[kind].per_timestep_pj
         assert _table(md, label)[1] == f"{e:.2f}"
         assert _table(md, label)[3] == f"{e / ours:.2f}x"
 

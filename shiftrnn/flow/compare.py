@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 
 import golden
-from estimate import EnergyEstimate, HardwareEstimate, design_energy, hardware_estimate
+from estimate import (
+    EnergyEstimate,
+    HardwareEstimate,
+    datapath_energy,
+    design_energy,
+    hardware_estimate,
+)
 from estimate import resolve_device as _resolve_device
 from golden import evaluation as E
 from golden.manifest import Manifest
@@ -236,7 +242,7 @@ def _row(v: _Variant, s: _Setup, bar) -> dict:
     """Design, estimates and accuracy of one variant (the fields of its :class:`CompareRow`)."""
     import hw
 
-    design = hardware = None
+    design = hardware = man = None
     if v.datapath is not None:
         bar.set_description(f"compare: generate {v.method}")
         design = hw.generate(v.model, out_dir=s.out / "rtl" / v.method.replace("-", "_"),
@@ -248,8 +254,10 @@ def _row(v: _Variant, s: _Setup, bar) -> dict:
                                      man.cycles_per_timestep, v.datapath,
                                      cache_dir=s.cache_dir, progress=s.progress)
         bar.update(2 if s.device else 1)
-    energies = design_energy(v.model, v.datapath or "shiftadd", label=v.method)
-    energy = energies["float32" if v.kind == "float32" else "design"]
+    if man is None:  # float32: no hardware, the baseline datapath
+        energy = datapath_energy(v.model.op_counts(), "float32")
+    else:
+        energy = design_energy(v.model, man, label=v.method)["design"]
     bpc = how = None
     if s.tokens is not None:
         bar.set_description(f"compare: accuracy {v.method}")

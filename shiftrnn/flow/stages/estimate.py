@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from estimate import EnergyEstimate, PnrFigures, SynthFigures
+from golden.manifest import Manifest
 
 from ..compare import CompareRow
 from ..engine import RunContext, StageOutput
@@ -116,7 +117,7 @@ def _energy(ctx: RunContext, g: GenerateResult) -> dict[str, EnergyEstimate]:
     import estimate as E
 
     s: SimulateResult = ctx.results["simulate"]
-    e = E.design_energy(flow_model(ctx), g.datapath, unrolled=g.unrolled, label="shiftrnn")
+    e = E.design_energy(flow_model(ctx), Manifest.read(ctx.work), label="shiftrnn")
     energy = {"shiftrnn": e["design"], "int8-mult": e["int8-mult"], "float32": e["float32"]}
     if s.cycles and s.timesteps:
         energy["activity"] = E.activity_energy(s.toggles, s.cycles, timesteps=s.timesteps)
