@@ -62,24 +62,12 @@ _TARGETS = {
         dsp={"DSP48E1": 1},
         bram={"RAMB18E1": 1, "RAMB36E1": 2},  # in RAMB18 units
     ),
-    "ice40": _Target(
-        command="synth_ice40 -dsp -top {top}",
-        lut={"SB_LUT4": 1},
-        ff={"SB_DFF*": 1},
-        carry={"SB_CARRY": 1},
-        dsp={"SB_MAC16": 1},
-        bram={"SB_RAM40_4K": 1},
-        netlist=True,
-    ),
-    "ecp5": _Target(
-        command="synth_ecp5 -top {top}",
-        lut={"LUT4": 1},
-        ff={"TRELLIS_FF": 1},
-        carry={"CCU2C": 1},
-        dsp={"MULT18X18D": 1},
-        bram={"DP16KD": 1},
-        netlist=True,
-    ),
+    "ice40": _Target("synth_ice40 -dsp -top {top}", lut={"SB_LUT4": 1}, ff={"SB_DFF*": 1},
+                     carry={"SB_CARRY": 1}, dsp={"SB_MAC16": 1}, bram={"SB_RAM40_4K": 1},
+                     netlist=True),
+    "ecp5": _Target("synth_ecp5 -top {top}", lut={"LUT4": 1}, ff={"TRELLIS_FF": 1},
+                    carry={"CCU2C": 1}, dsp={"MULT18X18D": 1}, bram={"DP16KD": 1},
+                    netlist=True),
 }
 
 #: Names of the synthesis targets.

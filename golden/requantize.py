@@ -30,11 +30,6 @@ INT8_BITS = 8
 def effective_weights(model: Model) -> tuple[list[dict], dict | None]:
     """The real weights the model's integer path computes with, in PyTorch layout.
 
-    Parameters
-    ----------
-    model : Model
-        Any model.
-
     Returns
     -------
     layers : list of dict
@@ -92,18 +87,7 @@ def requantize(model: Model, method: str, method_params: dict | None = None,
 
 
 def max_weight(model: Model) -> float:
-    """Largest effective weight magnitude over every matrix (biases excluded).
-
-    Parameters
-    ----------
-    model : Model
-        Any model.
-
-    Returns
-    -------
-    float
-        ``max |w|``.
-    """
+    """Largest effective weight magnitude ``max |w|`` over every matrix (biases excluded)."""
     layers, head = effective_weights(model)
     mats = [lw[k] for lw in layers for k in ("weight_ih", "weight_hh")]
     if head is not None:
@@ -129,9 +113,9 @@ def fitted_params(model: Model, method: str) -> dict:
     Parameters
     ----------
     model : Model
-        The source model.
+        Whose weights set the range.
     method : str
-        One of :data:`golden.METHODS`.
+        The method to fit, one of :data:`golden.METHODS`.
 
     Returns
     -------

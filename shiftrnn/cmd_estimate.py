@@ -10,7 +10,7 @@ import estimate
 import golden
 
 from .cli import CliError
-from .options import add_data_options, eval_data_from_args, positive
+from .options import add_data_options, add_output_options, eval_data_from_args, positive
 
 __all__ = ["register"]
 
@@ -82,6 +82,10 @@ def _print_estimate(rep: estimate.DesignEstimate, path: Path) -> None:
 
 
 def _estimate(args) -> int:
+    """Synthesise a design folder with yosys (resources and a multiplier audit), place and
+    route it with nextpnr (ice40/ecp5, I/O wrapped so pins do not limit; 'does not fit' is a
+    result) and price its operations per timestep and per sequence beside float32 and
+    int8-multiplier baselines. Writes DESIGN/estimate_<target>.json."""
     _resolve(args.target, args.device)
     d, _ = estimate.read_design(args.design)
     path = d / f"estimate_{args.target}.json"
@@ -116,6 +120,10 @@ def _method_params(items) -> dict[str, dict]:
 
 
 def _compare(args) -> int:
+    """Build the model's network as an int8-multiplier design (mult datapath) and as each
+    low-precision method (shiftadd, re-quantized from the model's effective weights) at the
+    same lanes, estimate area, fmax and energy, score bits per character on a text, and write a
+    table, compare.json, compare.md and plots into --out."""
     from .flow.compare import compare
 
     _resolve(args.target, args.device)
@@ -156,11 +164,7 @@ def _compare(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser(
         "estimate", help="area, fmax and energy of a generated design",
-        description="Synthesise a design folder with yosys (resources and a multiplier audit), "
-                    "place and route it with nextpnr (ice40/ecp5, I/O wrapped so pins do not "
-                    "limit; 'does not fit' is a result) and price its operations per timestep "
-                    "and per sequence beside float32 and int8-multiplier baselines. Writes "
-                    "DESIGN/estimate_<target>.json.")
+        description=_estimate.__doc__)
     p.add_argument("design", metavar="rtl_out/NAME", help="generated design folder")
     p.add_argument("--target", default="ice40", metavar="T",
                    help=f"synthesis target: {TARGET_CHOICES} (default ice40)")
@@ -169,18 +173,14 @@ def register(sub) -> None:
                         f"ecp5-25k for ecp5)")
     p.add_argument("--length", type=positive, default=256, metavar="T",
                    help="sequence length for the energy per sequence (default 256)")
-    p.add_argument("--json", action="store_true", help="print the JSON report instead of text")
-    p.add_argument("--force", action="store_true", help="overwrite estimate_<target>.json")
-    p.add_argument("--no-progress", action="store_true", help="no status line while tools run")
+    add_output_options(p, json="print the JSON report instead of text",
+                       force="overwrite estimate_<target>.json",
+                       progress="no status line while tools run")
     p.set_defaults(func=_estimate)
 
     p = sub.add_parser(
         "compare", help="the same network as float32, int8-multiplier and each low precision",
-        description="Build the model's network as an int8-multiplier design (mult datapath) "
-                    "and as each low-precision method (shiftadd, re-quantized from the model's "
-                    "effective weights) at the same lanes, estimate area, fmax and energy, "
-                    "score bits per character on a text, and write a table, compare.json, "
-                    "compare.md and plots into --out.")
+        description=_compare.__doc__)
     p.add_argument("model", help="model file (.npz)")
     p.add_argument("--lanes", type=positive, required=True, metavar="N",
                    help="hidden units computed in parallel, for every variant")
@@ -201,7 +201,6 @@ def register(sub) -> None:
                    help="BPC from golden's integer path (default) or from the RTL (Verilator)")
     p.add_argument("--no-pnr", action="store_true",
                    help="area only: skip place and route (faster)")
-    p.add_argument("--json", action="store_true", help="print compare.json instead of the table")
-    p.add_argument("--force", action="store_true", help="write into an existing --out folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_options(p, json="print compare.json instead of the table",
+                       force="write into an existing --out folder")
     p.set_defaults(func=_compare)

@@ -115,6 +115,8 @@ def cmd_random_model(args) -> int:
 
 
 def cmd_import(args) -> int:
+    """Quantize a torch.save'd state dict or nn.RNN/GRU/LSTM module (keys weight_ih_l{k}, ...,
+    optional head.weight/head.bias)."""
     from golden.importer import from_state_dict, load_torch
 
     _check_out(args.out, args.force)
@@ -170,6 +172,8 @@ def model_info(m: golden.Model) -> dict:
 
 
 def cmd_info(args) -> int:
+    """Cell, sizes, method, formats, nonlinearity, accumulator widths, operation counts and
+    hash of a model file."""
     m = golden.load(args.file)
     info = model_info(m)
     if args.json:
@@ -270,16 +274,14 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_random_model)
 
     p = sub.add_parser("import", help="quantize a PyTorch nn.RNN/GRU/LSTM (.pt) into a model",
-                       description="Quantize a torch.save'd state dict or nn.RNN/GRU/LSTM module "
-                                   "(keys weight_ih_l{k}, ..., optional head.weight/head.bias).")
+                       description=cmd_import.__doc__)
     p.add_argument("file", type=Path, metavar="FILE.pt")
     p.add_argument("--cell", required=True, choices=CELL_CHOICES)
     _add_quant_options(p, "vector")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("info", help="describe a model file",
-                       description="Cell, sizes, method, formats, nonlinearity, accumulator "
-                                   "widths, operation counts and hash of a model file.")
+                       description=cmd_info.__doc__)
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)

@@ -15,6 +15,12 @@ from .options import add_data_options, eval_data_from_args, positive, probabilit
 __all__ = ["register"]
 
 
+def _flow_verify(key: str):
+    from .flow import SCHEMA
+
+    return SCHEMA["verify"][key].default
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "verify", help="run the cocotb bench on a generated design (bit-exact vs golden)",
@@ -25,16 +31,19 @@ def register(subparsers) -> None:
                     "and latency are checked against the manifest.")
     p.add_argument("design", metavar="rtl_out/NAME", help="generated design folder")
     p.add_argument("--sequences", type=positive, default=8, metavar="N",
-                   help="random sequences in the stream test (default 8)")
+                   help="random sequences in the stream test (default 8; the flow's [verify] "
+                        f"sequences is {_flow_verify('sequences')}, for a quicker demo)")
     p.add_argument("--length", type=positive, default=24, metavar="T",
-                   help="long sequence length (default 24)")
+                   help="long sequence length (default 24; the flow's [verify] length is "
+                        f"{_flow_verify('length')})")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every random choice")
     p.add_argument("--idle", type=probability, default=0.3, metavar="P",
                    help="probability of idle cycles before an input beat (default 0.3)")
     p.add_argument("--backpressure", type=probability, default=0.3, metavar="P",
                    help="probability of ready low in a cycle (default 0.3)")
     p.add_argument("--waves", action="store_true",
-                   help="write a VCD waveform into the design folder (<design>.vcd)")
+                   help="write a VCD waveform into the design folder (<design>.vcd; the flow "
+                        "writes one unless [verify] waves = false)")
     p.set_defaults(func=_verify)
 
     p = subparsers.add_parser(

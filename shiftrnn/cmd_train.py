@@ -20,7 +20,7 @@ import golden
 from golden.evaluation import CORPUS_FORMATS
 
 from .cli import CliError
-from .options import add_data_options, eval_data_from_args, positive
+from .options import add_data_options, add_output_options, eval_data_from_args, positive
 
 __all__ = ["FLOAT_FORMAT", "register"]
 
@@ -72,10 +72,7 @@ def _add_budget(p) -> None:
 def _register_train(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="quantization-aware training (char LM or sequence classification)",
-        description="Train a quantized RNN/GRU/LSTM with full-precision shadow weights and write "
-                    "a golden model file (deterministic quantization of the shadow weights). "
-                    "The defaults are the flow's [train] defaults. Needs torch (pip install -e "
-                    "'.[train]').")
+        description=run_train.__doc__)
     p.add_argument("--cell", choices=tuple(golden.CELLS), default="gru")
     p.add_argument("--method", choices=("float", *golden.METHODS), required=True,
                    help="weight quantizer; 'float' is the unquantized baseline (written as a "
@@ -106,8 +103,7 @@ def _register_train(subparsers) -> None:
     p.add_argument("--out", metavar="MODEL.npz",
                    help="model file to write (MODEL.pt for --method float)")
     p.add_argument("--log", metavar="LOG.csv", help="training log (.csv, or .json)")
-    p.add_argument("--force", action="store_true", help="overwrite --out and --log")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_options(p, force="overwrite --out and --log")
     p.set_defaults(func=run_train)
 
 
@@ -115,11 +111,7 @@ def register(subparsers) -> None:
     _register_train(subparsers)
     e = subparsers.add_parser(
         "eval", help="BPC (or accuracy) of a model file: float path and integer path",
-        description="Evaluate a model file on a text (bits per character) or on labelled "
-                    "arrays (accuracy), with golden's float path and its bit-accurate integer "
-                    "path side by side; the data options are those of `shiftrnn simulate` and "
-                    "the flow's [data]. A float network (train --method float) is evaluated "
-                    "with PyTorch.")
+        description=run_eval.__doc__)
     e.add_argument("model", metavar="MODEL", help="model file (.npz), or a float network (.pt)")
     add_data_options(e)
     e.add_argument("--data", dest="inputs", metavar="FILE.npz", help=argparse.SUPPRESS)
@@ -203,6 +195,9 @@ def _save_float(tr, path) -> None:
 
 
 def run_train(args) -> int:
+    """Train a quantized RNN/GRU/LSTM with full-precision shadow weights and write a golden
+    model file (deterministic quantization of the shadow weights). The defaults are the flow's
+    [train] defaults. Needs torch (pip install -e '.[train]')."""
     from golden.evaluation import golden_bpc
 
     _check_train_args(args)
@@ -295,6 +290,10 @@ def _eval_model(args) -> tuple[str, str, str, dict]:
 
 
 def run_eval(args) -> int:
+    """Evaluate a model file on a text (bits per character) or on labelled arrays (accuracy),
+    with golden's float path and its bit-accurate integer path side by side; the data options
+    are those of `shiftrnn simulate` and the flow's [data]. A float network (train --method
+    float) is evaluated with PyTorch."""
     run = _eval_float if str(args.model).endswith(".pt") else _eval_model
     desc, what, unit, res = run(args)
     if args.json:

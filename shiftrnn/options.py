@@ -20,7 +20,8 @@ from golden.evaluation import (
 
 from .cli import CliError
 
-__all__ = ["add_data_options", "eval_data_from_args", "positive", "probability"]
+__all__ = ["add_data_options", "add_output_options", "eval_data_from_args", "positive",
+           "probability"]
 
 
 def positive(text: str) -> int:
@@ -43,6 +44,15 @@ def probability(text: str) -> float:
     if not 0.0 <= v < 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {v}")
     return v
+
+
+def add_output_options(p: argparse.ArgumentParser, *, force: str, json: str | None = None,
+                       progress: str = "no progress bar") -> None:
+    """``--json`` (when given), ``--force`` and ``--no-progress`` with their help texts."""
+    if json is not None:
+        p.add_argument("--json", action="store_true", help=json)
+    p.add_argument("--force", action="store_true", help=force)
+    p.add_argument("--no-progress", action="store_true", help=progress)
 
 
 def add_data_options(p: argparse.ArgumentParser, *, inputs: bool = True,

@@ -39,6 +39,14 @@ __all__ = ["ACCURACY_PATHS", "CompareResult", "CompareRow", "compare"]
 ACCURACY_PATHS = ("golden", "sim")
 
 
+#: Figures a :class:`CompareRow` reads from its hardware estimate, by attribute name.
+FIGURES = {"lut": "synth.lut", "ff": "synth.ff", "carry": "synth.carry", "dsp": "synth.dsp",
+           "bram": "synth.bram", "cells": "synth.cells_total", "fits": "pnr.fits",
+           "fmax_mhz": "pnr.fmax_mhz", "pnr_message": "pnr.message",
+           "cycles_per_timestep": "cycles_per_timestep",
+           "time_per_timestep_s": "time_per_timestep_s", "timesteps_per_s": "timesteps_per_s"}
+
+
 @dataclass(frozen=True)
 class CompareRow:
     """One variant.
@@ -67,6 +75,9 @@ class CompareRow:
         Where ``bpc`` comes from.
     note : str or None
         Why a method was skipped, or a remark.
+
+    The figures of :data:`FIGURES` (``lut``, ``dsp``, ``fmax_mhz``, ...) read ``hardware``;
+    ``mul_cells`` counts its multiplier-like cells; ``energy_pj`` is the energy per timestep.
     """
 
     method: str
@@ -87,38 +98,18 @@ class CompareRow:
     def skipped(self) -> bool:
         return self.energy is None
 
-    def _synth(self, name: str):
-        return None if self.hardware is None else getattr(self.hardware.synth, name)
-
-    def _pnr(self, name: str):
-        p = None if self.hardware is None else self.hardware.pnr
-        return None if p is None else getattr(p, name)
-
-    lut = property(lambda self: self._synth("lut"))
-    ff = property(lambda self: self._synth("ff"))
-    carry = property(lambda self: self._synth("carry"))
-    dsp = property(lambda self: self._synth("dsp"))
-    bram = property(lambda self: self._synth("bram"))
-    cells = property(lambda self: self._synth("cells_total"))
-    fits = property(lambda self: self._pnr("fits"))
-    fmax_mhz = property(lambda self: self._pnr("fmax_mhz"))
-    pnr_message = property(lambda self: self._pnr("message"))
+    def __getattr__(self, name: str):
+        """A figure of the hardware estimate (:data:`FIGURES`); None without hardware or P&R."""
+        if name not in FIGURES:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        value = self.hardware
+        for part in FIGURES[name].split("."):
+            value = None if value is None else getattr(value, part)
+        return value
 
     @property
     def mul_cells(self) -> int | None:
         return None if self.hardware is None else len(self.hardware.synth.mul_cells)
-
-    @property
-    def cycles_per_timestep(self) -> int | None:
-        return None if self.hardware is None else self.hardware.cycles_per_timestep
-
-    @property
-    def time_per_timestep_s(self) -> float | None:
-        return None if self.hardware is None else self.hardware.time_per_timestep_s
-
-    @property
-    def timesteps_per_s(self) -> float | None:
-        return None if self.hardware is None else self.hardware.timesteps_per_s
 
     @property
     def energy_pj(self) -> float | None:
@@ -179,6 +170,23 @@ def _check(model, lanes, methods, method_params, accuracy, length) -> tuple[str,
     if int(length) < 1:
         raise ValueError(f"length must be a positive number of timesteps, got {length}")
     return methods
+
+
+def _lm_tokens(model, tokens) -> np.ndarray | None:
+    if tokens is None:
+        return None
+    if not E.is_language_model(model):
+        raise ValueError("accuracy (bits per character) needs a character language model: "
+                         "token input and a head over the same vocabulary")
+    return np.asarray(tokens, np.int64)
+
+
+def _out_folder(out_dir, force: bool) -> Path:
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 @dataclass(frozen=True)
@@ -339,15 +347,8 @@ def compare(model, lanes: int, out_dir, tokens=None, target: str = "ice40",
     device = _resolve_device(target, device)
     device = device if place else None
     methods = _check(model, lanes, methods, method_params, accuracy, length)
-    if tokens is not None:
-        if not E.is_language_model(model):
-            raise ValueError("accuracy (bits per character) needs a character language model: "
-                             "token input and a head over the same vocabulary")
-        tokens = np.asarray(tokens, np.int64)
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
-    out.mkdir(parents=True, exist_ok=True)
+    tokens = _lm_tokens(model, tokens)
+    out = _out_folder(out_dir, force)
     variants, notes = _variants(model, methods, method_params)
     setup = _Setup(int(lanes), out, target, device, tokens, accuracy, cache_dir, progress)
     n_hw = sum(1 for v in variants if v.datapath is not None)

@@ -100,11 +100,10 @@ def format_table(rows, target: str, device: str | None = None, *,
 
 def row_dict(r, length: int) -> dict:
     """One row of ``compare.json``: the record and its figures, flat."""
+    from .compare import FIGURES
     d = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)
          if f.name not in ("hardware", "energy")}
-    for k in ("lut", "ff", "carry", "dsp", "bram", "cells", "mul_cells", "fits", "fmax_mhz",
-              "pnr_message", "cycles_per_timestep", "time_per_timestep_s", "timesteps_per_s",
-              "energy_pj", "skipped"):
+    for k in (*FIGURES, "mul_cells", "energy_pj", "skipped"):
         d[k] = getattr(r, k)
     d["hardware"] = None if r.hardware is None else dataclasses.asdict(r.hardware)
     e = r.energy

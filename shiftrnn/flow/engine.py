@@ -31,7 +31,7 @@ from .errors import FlowError
 from .records import RecordError, from_jsonable, to_jsonable
 
 __all__ = [
-    "FLOW_VERSION", "STATE_FILE", "RunContext", "Stage", "StageOutput", "StageRecord",
+    "FLOW_VERSION", "STATE_FILE", "RunContext", "Stage", "StageBase", "StageOutput", "StageRecord",
     "Transaction", "file_digest", "file_sha256", "run_stages",
 ]
 
@@ -129,6 +129,17 @@ class Stage(Protocol):
 
     def run(self, ctx: RunContext) -> StageOutput:
         """Compute the result in ``ctx.work``."""
+
+
+class StageBase:
+    """What most stages share: :meth:`Stage.what` is the class's one-line ``summary``."""
+
+    name: ClassVar[str]
+    result_type: ClassVar[type]
+    summary: ClassVar[str] = ""
+
+    def what(self, ctx: RunContext) -> str:
+        return self.summary
 
 
 @contextlib.contextmanager

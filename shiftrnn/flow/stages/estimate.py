@@ -7,13 +7,12 @@ import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar
 
 from estimate import EnergyEstimate, PnrFigures, SynthFigures
 from golden.manifest import Manifest
 
 from ..compare import CompareRow
-from ..engine import RunContext, StageOutput
+from ..engine import RunContext, StageBase, StageOutput
 from ..errors import FlowError
 from .generate import GenerateResult
 from .model import one_line
@@ -160,14 +159,10 @@ def _note(res: EstimateResult) -> str:
     return ", ".join(parts)
 
 
-class EstimateStage:
+class EstimateStage(StageBase):
     """Synthesis, place and route, energy (and ``[compare]``)."""
 
-    name: ClassVar[str] = "estimate"
-    result_type: ClassVar[type] = EstimateResult
-
-    def what(self, ctx: RunContext) -> str:
-        return "synthesis, place and route, energy"
+    name, result_type, summary = "estimate", EstimateResult, "synthesis, place and route, energy"
 
     def inputs(self, ctx: RunContext) -> dict:
         g: GenerateResult = ctx.results["generate"]

@@ -7,28 +7,16 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from typing import ClassVar
 
 from golden.manifest import Manifest
 
 from ..config import check_lanes
-from ..engine import RunContext, StageOutput, file_sha256
+from ..engine import RunContext, StageBase, StageOutput, file_sha256
 from ..errors import FlowError
 from .model import one_line
 from .quantize import QuantizeResult, flow_model
 
 __all__ = ["BaselineDesign", "GenerateResult", "GenerateStage", "want_baseline"]
-
-
-@dataclass(frozen=True)
-class BaselineDesign:
-    """The multiplier datapath of the same architecture (``baseline_mult/``)."""
-
-    folder: str
-    top: str
-    verilog: str
-    digest: str
-    cycles_per_timestep: int
 
 
 @dataclass(frozen=True)
@@ -40,6 +28,7 @@ class GenerateResult:
     top, verilog, manifest : str
         Top module, Verilog file and manifest file (in the design folder).
     cycles_per_timestep, latency : int
+        From the generator's timing (the cocotb bench and the fast path check both).
     cycle_formula : str
     phases : dict of str to int
         Cycles per phase.
@@ -75,6 +64,17 @@ class GenerateResult:
     digest: str
 
 
+@dataclass(frozen=True)
+class BaselineDesign:
+    """The multiplier datapath of the same architecture (``baseline_mult/``)."""
+
+    folder: str
+    top: str
+    verilog: str
+    digest: str
+    cycles_per_timestep: int
+
+
 def want_baseline(cfg) -> bool:
     """Whether the estimates want the multiplier baseline generated and synthesised."""
     return bool(cfg.estimate.baseline and cfg.estimate.targets
@@ -95,14 +95,10 @@ def _baseline(ctx: RunContext, stage_dir, lanes) -> BaselineDesign:
                           file_sha256(target / bman.verilog), bman.cycles_per_timestep)
 
 
-class GenerateStage:
+class GenerateStage(StageBase):
     """``hw.generate`` into the design folder (and ``baseline_mult/``)."""
 
-    name: ClassVar[str] = "generate"
-    result_type: ClassVar[type] = GenerateResult
-
-    def what(self, ctx: RunContext) -> str:
-        return "generate Verilog"
+    name, result_type, summary = "generate", GenerateResult, "generate Verilog"
 
     def inputs(self, ctx: RunContext) -> dict:
         q: QuantizeResult = ctx.results["quantize"]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import golden
 
-from ..engine import RunContext, StageOutput, file_sha256
+from ..engine import RunContext, StageBase, StageOutput, file_sha256
 from ..errors import FlowError
 
 __all__ = ["EpochPoint", "ModelResult", "ModelStage", "model_error", "one_line",
@@ -117,11 +116,10 @@ def _train_config(cfg):
         raise FlowError(f"{cfg.source}: [train]/[model]: {one_line(e)}") from None
 
 
-class ModelStage:
+class ModelStage(StageBase):
     """Train (quantization-aware), or check the model or PyTorch file."""
 
-    name: ClassVar[str] = "model"
-    result_type: ClassVar[type] = ModelResult
+    name, result_type = "model", ModelResult
 
     def what(self, ctx: RunContext) -> str:
         cfg = ctx.cfg

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
@@ -13,7 +12,7 @@ import golden
 
 from ..config import model_formats
 from ..data import EvalData, eval_data, score
-from ..engine import RunContext, StageOutput, file_sha256
+from ..engine import RunContext, StageBase, StageOutput, file_sha256
 from ..errors import FlowError
 from .model import ModelResult, model_error, one_line, torch_state_dict
 
@@ -155,14 +154,11 @@ def _evaluate(model: golden.Model, data: EvalData) -> dict:
             "max_abs_err": None, "mean_abs_err": None}
 
 
-class QuantizeStage:
+class QuantizeStage(StageBase):
     """Quantize (or read) the model, write ``model.npz``, evaluate golden on the data."""
 
-    name: ClassVar[str] = "quantize"
-    result_type: ClassVar[type] = QuantizeResult
-
-    def what(self, ctx: RunContext) -> str:
-        return "quantize and evaluate the golden model"
+    name, result_type = "quantize", QuantizeResult
+    summary = "quantize and evaluate the golden model"
 
     def inputs(self, ctx: RunContext) -> dict:
         cfg = ctx.cfg

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from ... import __version__
-from ..engine import RunContext, StageOutput
+from ..engine import RunContext, StageBase, StageOutput
 from ..records import to_jsonable
 
 __all__ = ["ReportResult", "ReportStage", "report_inputs"]
@@ -33,14 +32,10 @@ def report_inputs(ctx: RunContext):
                      for k, r in ctx.records.items()))
 
 
-class ReportStage:
+class ReportStage(StageBase):
     """:func:`shiftrnn.flow.report.write_report` into the design folder."""
 
-    name: ClassVar[str] = "report"
-    result_type: ClassVar[type] = ReportResult
-
-    def what(self, ctx: RunContext) -> str:
-        return "report.md + report.html"
+    name, result_type, summary = "report", ReportResult, "report.md + report.html"
 
     def inputs(self, ctx: RunContext) -> dict:
         from ..report import REPORT_VERSION

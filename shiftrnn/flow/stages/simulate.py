@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 
 import golden
 
 from ..data import score
-from ..engine import RunContext, StageOutput
+from ..engine import RunContext, StageBase, StageOutput
 from ..errors import FlowError
 from .generate import GenerateResult
 from .quantize import QuantizeResult, flow_data, flow_model
@@ -56,11 +55,10 @@ class SimulateResult:
     wall_seconds: float
 
 
-class SimulateStage:
+class SimulateStage(StageBase):
     """``sim.simulate`` on the evaluation data; ``sim_outputs.npz``."""
 
-    name: ClassVar[str] = "simulate"
-    result_type: ClassVar[type] = SimulateResult
+    name, result_type = "simulate", SimulateResult
 
     def what(self, ctx: RunContext) -> str:
         q: QuantizeResult = ctx.results["quantize"]

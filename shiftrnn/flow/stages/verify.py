@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
-from ..engine import RunContext, StageOutput
+from ..engine import RunContext, StageBase, StageOutput
 from ..errors import FlowError
 from .generate import GenerateResult
 from .model import one_line
@@ -26,6 +25,7 @@ class VerifyResult:
     Attributes
     ----------
     passed : bool
+        Every cocotb test passed (a failing bench is a flow error, so always true).
     outputs : int
         Output beats compared with golden.
     cycles_per_timestep, latency : float or None
@@ -58,14 +58,10 @@ def _real(v) -> float | None:
     return None if v is None else float(v)
 
 
-class VerifyStage:
+class VerifyStage(StageBase):
     """``sim.lint`` and ``sim.verify`` on the design folder."""
 
-    name: ClassVar[str] = "verify"
-    result_type: ClassVar[type] = VerifyResult
-
-    def what(self, ctx: RunContext) -> str:
-        return "lint + cocotb bench on Verilator"
+    name, result_type, summary = "verify", VerifyResult, "lint + cocotb bench on Verilator"
 
     def inputs(self, ctx: RunContext) -> dict:
         g: GenerateResult = ctx.results["generate"]
