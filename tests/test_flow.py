@@ -86,8 +86,10 @@ def test_train_keys_need_the_train_source(tmp_path):
 
 
 def test_schema_documented_in_readme():
-    """Every configuration key appears in the README's reference."""
+    """Every configuration key appears in the README's reference, the formats as golden
+    writes them."""
     text = (ROOT / "README.md").read_text()
+    assert "defaults " + ", ".join(f"{k} {v}" for k, v in golden.DEFAULT_FORMATS.items()) in text
     for sec, opts in flow.SCHEMA.items():
         if sec:
             assert f"[{sec}]" in text, sec
@@ -327,7 +329,7 @@ def _report_inputs() -> ReportInputs:
     return ReportInputs(
         name="x", description="", config_source="x.toml", config_text="",
         shiftrnn_version="0",
-        model=ModelResult("file", "m.npz", "ab" * 32, None, None, None, None, (), ()),
+        model=ModelResult("file", "m.npz", "ab" * 32, None, None, None, None, None, (), ()),
         quantize=QuantizeResult("ab" * 32, info, "d", "lm", "0", 8, "BPC", 1.25, 1.5, None,
                                 None),
         generate=GenerateResult("x", "x.v", "manifest.json", 10, 10, "", {}, 1, False,

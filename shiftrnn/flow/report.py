@@ -248,8 +248,10 @@ def _accuracy(d: Doc, r: ReportInputs, img: Path, files: list[str]) -> None:
         return
     acc = []
     if m.float_test_bpc is not None:
+        acts = ("activations narrowed to the Fixed formats" if m.fake_quant else
+                "float32 activations")
         acc.append(("float network (unquantized, same budget)", m.float_test_bpc,
-                    "PyTorch, float32 weights and activations"))
+                    f"PyTorch, float32 weights, {acts}"))
     if m.test_bpc is not None:
         acc.append(("trainer (quantized weights)", m.test_bpc,
                     "PyTorch evaluation, deterministic quantized weights"))

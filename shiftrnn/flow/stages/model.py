@@ -51,6 +51,9 @@ class ModelResult:
         Test BPC of the trainer (quantized weights) and of the float network (if trained).
     selected_epoch : int or None
         The exported epoch.
+    fake_quant : bool or None
+        Whether training narrowed activations to the Fixed formats (both networks; None when
+        not trained here).
     epochs, float_epochs : tuple of EpochPoint
         Training curves (quantized network, float network).
     """
@@ -62,8 +65,16 @@ class ModelResult:
     test_bpc: float | None
     float_test_bpc: float | None
     selected_epoch: int | None
+    fake_quant: bool | None
     epochs: tuple[EpochPoint, ...]
     float_epochs: tuple[EpochPoint, ...]
+
+
+def _read(source: str, path: Path, model_hash: str | None) -> ModelResult:
+    """The record of a model that was read, not trained."""
+    return ModelResult(source=source, path=str(path), hash=model_hash, corpus=None,
+                       test_bpc=None, float_test_bpc=None, selected_epoch=None, fake_quant=None,
+                       epochs=(), float_epochs=())
 
 
 def _curve(rows: list[dict]) -> tuple[EpochPoint, ...]:
@@ -151,16 +162,14 @@ class ModelStage(StageBase):
         p = Path(cfg.model.path)
         if cfg.model.source == "torch":
             torch_state_dict(cfg, p)  # fail early on an unreadable file
-            return StageOutput(ModelResult("torch", str(p), None, None, None, None, None, (),
-                                           ()), (), f"PyTorch file {p.name}")
+            return StageOutput(_read("torch", p, None), (), f"PyTorch file {p.name}")
         try:
             model = golden.load(p)
         except golden.ModelFileError as e:
             raise FlowError(f"{cfg.source}: [model] path: {model_error(e)}; point path at a "
                             "model written by shiftrnn (train, import, random-model)") from None
-        return StageOutput(ModelResult("file", str(p), model.hash(), None, None, None, None, (),
-                                       ()), (), f"model file {p.name}: {model.cell} "
-                           f"{model.method}, hidden {model.hidden_size}")
+        return StageOutput(_read("file", p, model.hash()), (), f"model file {p.name}: "
+                           f"{model.cell} {model.method}, hidden {model.hidden_size}")
 
     def _train(self, ctx: RunContext) -> StageOutput:
         from train import data as D
@@ -187,10 +196,12 @@ class ModelStage(StageBase):
         model.save(ctx.work / "trained.npz", force=True)
         golden.atomic_write_bytes(ctx.work / "train_log.json", (log.to_json() + "\n").encode())
         res = ModelResult(
-            "train", None, model.hash(), corpus.describe(), log.final.get("test_bpc"),
-            None if float_log is None else float_log.final["test_bpc"],
-            log.final.get("selected_epoch"), _curve(log.epochs),
-            () if float_log is None else _curve(float_log.epochs))
+            source="train", path=None, hash=model.hash(), corpus=corpus.describe(),
+            test_bpc=log.final.get("test_bpc"),
+            float_test_bpc=None if float_log is None else float_log.final["test_bpc"],
+            selected_epoch=log.final.get("selected_epoch"), fake_quant=tr.fake_quant,
+            epochs=_curve(log.epochs),
+            float_epochs=() if float_log is None else _curve(float_log.epochs))
         note = f"test BPC {res.test_bpc:.3f} (trainer, quantized weights)"
         if res.float_test_bpc is not None:
             note += f"; float network {res.float_test_bpc:.3f}"
