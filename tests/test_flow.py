@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import re
 from pathlib import Path
 
@@ -144,6 +145,10 @@ def test_torch_flow(tmp_path):
     res = flow.run_flow(flow.load_config(d / "cfg.toml"), out_dir=d / "rtl_out",
                         progress=False, echo=lines.append)
     assert res.ran == flow.STAGES and res.skipped == ()
+    # a run is a plain function of picklable values (it can be shipped to another process)
+    cfg = flow.load_config(d / "cfg.toml")
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    assert pickle.loads(pickle.dumps(res)) == res
     q, s = res.inputs.quantize, res.inputs.simulate
     assert q.metric == "accuracy" and q.data_kind == "classify"
     assert s.golden_equal and s.timing_ok and s.rtl == q.golden_int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,14 +116,14 @@ def _train_config(cfg):
                             "'.[train]' (or use source = 'file' with a model file)") from None
         raise
     m, tr = cfg.model, cfg.train
+    # Every [train] key that TrainConfig knows goes through by name (a new key is one edit).
+    known = {f.name for f in dataclasses.fields(T.TrainConfig)}
+    kw = {k: v for k, v in cfg.section("train").items() if k in known}
+    kw.update(cell=m.cell, method=m.method, nonlinearity=m.nonlinearity,
+              method_params=dict(m.method_params), scale_terms=m.scale_terms,
+              bias_mode=m.bias_mode, keep_best=not tr.keep_last)
     try:
-        return T, T.TrainConfig(
-            cell=m.cell, method=m.method, stochastic=tr.stochastic, nonlinearity=m.nonlinearity,
-            hidden=tr.hidden, layers=tr.layers, epochs=tr.epochs, batch=tr.batch,
-            seq_len=tr.seq_len, lr=tr.lr, seed=tr.seed, fake_quant=tr.fake_quant,
-            method_params=dict(m.method_params), scale_terms=m.scale_terms,
-            bias_mode=m.bias_mode, max_batches=tr.max_batches, eval_every=tr.eval_every,
-            keep_best=not tr.keep_last, threads=tr.threads)
+        return T, T.TrainConfig(**kw)
     except ValueError as e:
         raise FlowError(f"{cfg.source}: [train]/[model]: {one_line(e)}") from None
 
