@@ -5,6 +5,7 @@ from .evaluation import DataError
 from .files import atomic_write_bytes, cache_root, fresh_folder
 from .fixed import Fixed, bits_signed, bits_unsigned, narrow, saturate
 from .model import (
+    BIAS_MODES,
     CELLS,
     DEFAULT_FORMATS,
     FORMAT_NAMES,
@@ -24,9 +25,10 @@ from .nonlin import KINDS, Nonlinearity
 from .quantize import METHODS, QuantMatrix, csd_digits, csd_round, encode, glorot_bound, quantize
 
 __all__ = [
-    "CELLS", "DEFAULT_FORMATS", "FORMAT_NAMES", "GATES", "INPUT_KINDS", "KINDS", "METHODS",
-    "Bias", "DataError", "Fixed", "Head", "Layer", "Model", "ModelFileError", "Nonlinearity",
-    "QuantMatrix", "RunResult", "ShiftrnnError", "atomic_write_bytes", "bits_signed",
-    "bits_unsigned", "cache_root", "csd_digits", "csd_round", "encode", "fresh_folder",
-    "glorot_bound", "load", "matvec_bound", "narrow", "parse_format", "quantize", "saturate",
+    "BIAS_MODES", "CELLS", "DEFAULT_FORMATS", "FORMAT_NAMES", "GATES", "INPUT_KINDS", "KINDS",
+    "METHODS", "Bias", "DataError", "Fixed", "Head", "Layer", "Model", "ModelFileError",
+    "Nonlinearity", "QuantMatrix", "RunResult", "ShiftrnnError", "atomic_write_bytes",
+    "bits_signed", "bits_unsigned", "cache_root", "csd_digits", "csd_round", "encode",
+    "fresh_folder", "glorot_bound", "load", "matvec_bound", "narrow", "parse_format",
+    "quantize", "saturate",
 ]

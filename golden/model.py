@@ -32,6 +32,7 @@ from .quantize import METHODS, QuantMatrix, csd_digits, encode
 from .quantize import method_params as check_method_params
 
 __all__ = [
+    "BIAS_MODES",
     "CELLS",
     "DEFAULT_FORMATS",
     "SCHEMA_VERSION",
@@ -50,6 +51,8 @@ SCHEMA_VERSION = 1
 CELLS = {"rnn": 1, "gru": 3, "lstm": 4}
 GATES = {"rnn": ("h",), "gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
 INPUT_KINDS = ("token", "vector")
+#: How biases are stored: quantized like their matrix, or in a fixed-point format.
+BIAS_MODES = ("quantized", "fixed")
 FORMAT_NAMES = ("x", "h", "c", "pre", "gate", "act", "out")
 DEFAULT_FORMATS = {
     "x": Fixed(8, 5),
@@ -247,7 +250,7 @@ class Model:
             bad("input_kind", f"must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
         if self.method not in METHODS:
             bad("method", f"must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.bias_mode not in ("quantized", "fixed"):
+        if self.bias_mode not in BIAS_MODES:
             bad("bias_mode", f"must be 'quantized' or 'fixed', got {self.bias_mode!r}")
         for name in ("input_size", "hidden_size"):
             v = getattr(self, name)

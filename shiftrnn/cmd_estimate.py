@@ -10,6 +10,7 @@ import estimate
 import golden
 
 from .cli import CliError
+from .flow.compare import ACCURACY_PATHS
 from .options import add_data_options, add_output_options, eval_data_from_args, positive
 
 __all__ = ["register"]
@@ -197,7 +198,7 @@ def register(sub) -> None:
                         "weights, e.g. pow2-ternary:f=3 (repeatable)")
     p.add_argument("--length", type=positive, default=256, metavar="T",
                    help="sequence length for the energy per sequence (default 256)")
-    p.add_argument("--accuracy", choices=("golden", "sim"), default="golden",
+    p.add_argument("--accuracy", choices=ACCURACY_PATHS, default="golden",
                    help="BPC from golden's integer path (default) or from the RTL (Verilator)")
     p.add_argument("--no-pnr", action="store_true",
                    help="area only: skip place and route (faster)")

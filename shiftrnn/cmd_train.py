@@ -95,7 +95,7 @@ def _register_train(subparsers) -> None:
     p.add_argument("--method-param", type=_method_param, action="append", default=[],
                    metavar="KEY=VALUE", help="golden method parameter: H, W0, i, f, kmin, kmax")
     p.add_argument("--scale-terms", type=positive, default=2, metavar="K")
-    p.add_argument("--bias-mode", choices=("quantized", "fixed"), default="quantized")
+    p.add_argument("--bias-mode", choices=golden.BIAS_MODES, default="quantized")
     p.add_argument("--keep-last", action="store_true",
                    help="test and export the last epoch's weights, not the best validated ones")
     p.add_argument("--checkpoint", metavar="FILE", help="save a checkpoint after every epoch")

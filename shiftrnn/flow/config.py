@@ -86,7 +86,7 @@ class ModelSection:
                             choices=golden.KINDS)
     scale_terms: int = key("int", 2, "CSD terms of each non-power-of-two scale", minimum=1)
     bias_mode: str = key("str", "quantized", "biases quantized like their matrix or fixed",
-                         choices=("quantized", "fixed"))
+                         choices=golden.BIAS_MODES)
     input_kind: str = key("str", "token", "token index or Fixed vector input (torch)",
                           choices=golden.INPUT_KINDS)
     formats: dict = key("table", {}, "activation Fixed formats, NAME = \"S8.6\" (x, h, c, "
@@ -294,23 +294,23 @@ def _check_value(where: str, opt: Opt, v, base_dir: Path | None):
 
 def _unknown_top(source: str, key_: str) -> FlowError:
     known = list(SCHEMA[""]) + [f"[{s}]" for s in SCHEMA if s]
-    return _fail(source, f"unknown key or section {key_!r}"
-                 f"{_hint(key_, list(SCHEMA) + list(SCHEMA[''])) }; known: {', '.join(known)}")
+    hint = _hint(key_, list(SCHEMA) + list(SCHEMA[""]))
+    return _fail(source, f"unknown key or section {key_!r}{hint}; known: {', '.join(known)}")
 
 
 def _read_sections(data: dict, source: str, base_dir: Path | None
                    ) -> tuple[dict[str, dict], set[str]]:
     """``{section: {key: checked value}}`` of the keys present, and their ``section.key``."""
     for key_, value in data.items():
-        if not (isinstance(value, dict) and key_ in SCHEMA and key_) and key_ not in SCHEMA[""]:
+        if key_ in SCHEMA and key_ and not isinstance(value, dict):
+            raise _fail(source, f"{key_!r} must be a section [{key_}], got {value!r}")
+        if key_ not in SCHEMA and key_ not in SCHEMA[""]:
             raise _unknown_top(source, key_)
     values: dict[str, dict] = {s: {} for s in SCHEMA}
     given: set[str] = set()
     for sec, opts in SCHEMA.items():
         table = {k: v for k, v in data.items() if k not in SCHEMA or not k} if not sec else \
             data.get(sec, {})
-        if sec and not isinstance(table, dict):
-            raise _fail(source, f"{sec!r} must be a section [{sec}], got {table!r}")
         for key_, value in table.items():
             if key_ not in opts:
                 raise FlowError(f"{source}: [{sec or 'top level'}] unknown key {key_!r}"
