@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ShiftrnnError
+from .files import atomic_write_bytes
 from .fixed import Fixed
-from .model import Model, atomic_write_bytes
+from .model import Model
 
 __all__ = [
     "MANIFEST_FILE", "MANIFEST_VERSION", "DesignConfig", "Field", "Manifest", "ManifestError",

@@ -19,20 +19,20 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ShiftrnnError
+from .files import atomic_write_bytes
 from .fixed import Fixed, bits_signed, check_bound, narrow
 from .nonlin import Nonlinearity
 from .quantize import METHODS, QuantMatrix, csd_digits, encode
 from .quantize import method_params as check_method_params
 
 __all__ = [
+    "BIAS_MODES",
     "CELLS",
     "DEFAULT_FORMATS",
     "SCHEMA_VERSION",
@@ -44,12 +44,15 @@ __all__ = [
     "RunResult",
     "load",
     "matvec_bound",
+    "parse_format",
 ]
 
 SCHEMA_VERSION = 1
 CELLS = {"rnn": 1, "gru": 3, "lstm": 4}
 GATES = {"rnn": ("h",), "gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
 INPUT_KINDS = ("token", "vector")
+#: How biases are stored: quantized like their matrix, or in a fixed-point format.
+BIAS_MODES = ("quantized", "fixed")
 FORMAT_NAMES = ("x", "h", "c", "pre", "gate", "act", "out")
 DEFAULT_FORMATS = {
     "x": Fixed(8, 5),
@@ -60,12 +63,35 @@ DEFAULT_FORMATS = {
     "act": Fixed(8, 6),
     "out": Fixed(16, 8),
 }
+
 #: Fixed-point bias format of ``bias_mode='fixed'``.
 DEFAULT_BIAS_FORMAT = Fixed(16, 10)
 #: Exact integer sums run through float64 BLAS while the proved bound stays below this.
 FLOAT_EXACT = 1 << 53
 #: ... and through float32 BLAS while it stays below this.
 FLOAT32_EXACT = 1 << 24
+
+
+def parse_format(name: str, text) -> Fixed:
+    """An activation format from its name and text, e.g. ``("h", "S8.6")``.
+
+    Formats are written as :class:`Fixed` prints them (``S8.6``, ``U8.7``); without the ``S`` or
+    ``U`` prefix a format has the signedness of its default (``gate`` is unsigned).
+
+    Raises
+    ------
+    ValueError
+        An unknown name or a malformed format; the message names the default.
+    """
+    if name not in FORMAT_NAMES:
+        raise ValueError(f"unknown format {name!r}; formats are {', '.join(FORMAT_NAMES)}")
+    default = DEFAULT_FORMATS[name]
+    if not isinstance(text, str):
+        raise ValueError(f"format {name}: expected a string such as \"{default}\", got {text!r}")
+    try:
+        return Fixed.parse(text, signed=default.signed)
+    except ValueError as e:
+        raise ValueError(f"format {name}: {e}; the default is {name} = \"{default}\"") from None
 
 
 class ModelFileError(ShiftrnnError, ValueError):
@@ -242,7 +268,7 @@ class Model:
             bad("input_kind", f"must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
         if self.method not in METHODS:
             bad("method", f"must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.bias_mode not in ("quantized", "fixed"):
+        if self.bias_mode not in BIAS_MODES:
             bad("bias_mode", f"must be 'quantized' or 'fixed', got {self.bias_mode!r}")
         for name in ("input_size", "hidden_size"):
             v = getattr(self, name)
@@ -559,13 +585,14 @@ class Model:
         """Operations per timestep of one sequence (static: zero weights are skipped).
 
         Keys: ``add`` {width: n} (adds/subtracts by operand width), ``shift``, ``gate_mul``
-        {"wa x wb": n}, ``nonlin`` {sigmoid, tanh}, ``weight_bits_read``, ``weights``,
-        ``mac_width`` {x, acc}.
+        {"wa x wb": n}, ``nonlin`` {sigmoid, tanh}, ``weights``, ``mac_width`` {x, acc}.
+        Weight memories are a fact of the generated hardware, not of the model: their widths
+        and reads are in the design's manifest (``golden.manifest.Memory``).
         """
         f, H, widths = self.formats, self.hidden_size, self.widths()
         add: dict[str, int] = {}
         gmul: dict[str, int] = {}
-        counts = {"shift": 0, "weight_bits_read": 0, "weights": 0}
+        counts = {"shift": 0, "weights": 0}
 
         def inc(d, k, n):
             if n:
@@ -574,12 +601,9 @@ class Model:
         def matrix(q: QuantMatrix, width: int, column_select: bool):
             rows, cols = q.codes.shape
             counts["weights"] += rows * cols
-            code_bits = max(1, int(q.max_code).bit_length() + (1 if self.method != "binary" else 0))
             scale_adds = max(0, len(csd_digits(q.C)) - 1) * rows
             if column_select:
-                counts["weight_bits_read"] += rows * code_bits
                 return
-            counts["weight_bits_read"] += rows * cols * code_bits
             digits, shifted = _digit_sums(q.codes)
             inc(add, width, digits + scale_adds)
             counts["shift"] += shifted
@@ -614,7 +638,6 @@ class Model:
             "shift": counts["shift"],
             "gate_mul": gmul,
             "nonlin": nonlin,
-            "weight_bits_read": counts["weight_bits_read"],
             "weights": counts["weights"],
             "mac_width": {"x": f["x"].bits, "acc": acc},
         }
@@ -805,23 +828,6 @@ def _digit_sums(codes: np.ndarray) -> tuple[int, int]:
         digits += n * len(d)
         shifted += n * sum(1 for _, k in d if k)
     return digits, shifted
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path) -> Model:

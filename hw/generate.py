@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import Model
+from golden import Model, fresh_folder
 from golden.manifest import DesignConfig, Manifest, axis_ports
 
 from .core import DATAPATHS, RecurrentCore
@@ -124,7 +123,7 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
         memories=tuple(core.memories), generation_seconds=round(elapsed, 3),
         verilog_bytes=len(text.encode()))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    tmp = fresh_folder(out_dir.parent, f".{out_dir.name}.")  # ordinary permissions, not 0700
     try:
         (tmp / f"{name}.v").write_text(text)
         (tmp / f"{name}.vlt").write_text(lint_waiver(f"{name}.v"))

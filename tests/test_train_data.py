@@ -41,7 +41,7 @@ def test_corpus_split_and_separate_files(tmp_path):
     assert "z" in corp.vocab and len(corp.valid) == 9 and len(corp.test) == 7
     with pytest.raises(ValueError, match="both"):
         D.load_corpus(a, valid=b)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(D.DataError, match="not found"):
         D.load_corpus(tmp_path / "missing.txt")
     with pytest.raises(ValueError, match="not in the model's vocabulary"):
         D.encode_text("hello?", corp.vocab)
@@ -70,7 +70,7 @@ def test_load_classify_validates(tmp_path):
     assert x.shape == (4, 3) and y.dtype == np.int64
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((4, 3)))
-    with pytest.raises(ValueError, match="'x' and 'y'"):
+    with pytest.raises(ValueError, match="needs labels 'y'"):
         D.load_classify(bad)
     np.savez(bad, x=np.zeros((4, 3)), y=np.zeros(4, np.int64))
     with pytest.raises(ValueError, match="integer tokens"):
