@@ -12,15 +12,27 @@ from .model import (
     ModelFileError,
     RunResult,
     atomic_write_bytes,
+    fold_input_norm,
     load,
     matvec_bound,
 )
 from .nonlin import KINDS, Nonlinearity
-from .quantize import METHODS, QuantMatrix, csd_digits, csd_round, encode, glorot_bound, quantize
+from .quantize import (
+    METHODS,
+    SCALE_PARAMS,
+    QuantMatrix,
+    ScaleVector,
+    csd_digits,
+    csd_round,
+    encode,
+    glorot_bound,
+    quantize,
+)
 
 __all__ = [
-    "CELLS", "DEFAULT_FORMATS", "GATES", "KINDS", "METHODS", "Bias", "Fixed", "Head", "Layer",
-    "Model", "ModelFileError", "Nonlinearity", "QuantMatrix", "RunResult", "atomic_write_bytes",
-    "bits_signed", "bits_unsigned", "csd_digits", "csd_round", "encode", "glorot_bound", "load",
+    "CELLS", "DEFAULT_FORMATS", "GATES", "KINDS", "METHODS", "SCALE_PARAMS", "Bias",
+    "Fixed", "Head", "Layer", "Model", "ModelFileError", "Nonlinearity",
+    "QuantMatrix", "RunResult", "ScaleVector", "atomic_write_bytes", "bits_signed", "bits_unsigned",
+    "csd_digits", "csd_round", "encode", "fold_input_norm", "glorot_bound", "load",
     "matvec_bound", "narrow", "quantize", "saturate",
 ]

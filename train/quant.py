@@ -14,6 +14,7 @@ Everything here reproduces golden's values exactly in its deterministic form:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from golden.quantize import method_params as golden_method_params
 
 __all__ = [
     "TRAIN_METHODS",
+    "data_scale",
     "TensorQuantizer",
     "TorchNonlinearity",
     "fake_quant",
@@ -49,6 +51,32 @@ def fake_quant(x: torch.Tensor, fmt: golden.Fixed) -> torch.Tensor:
     lo, hi = fmt.min_int / scale, fmt.max_int / scale
     y = torch.clamp(x, lo, hi)
     return ste(y, torch.floor(y * scale + 0.5) / scale)
+
+
+def data_scale(method: str, w: torch.Tensor, params: dict, threshold: float) -> float:
+    """A per-matrix scale derived from the shadow weights ``w`` (float64, deterministic).
+
+    binary: ``H = mean|w|`` (the least-squares scale of ``sign(w)``); ternary: ``W0 = 2 *
+    threshold * mean|w|``, so that weights below ``threshold * mean|w|`` round to zero;
+    pow2-ternary and exponential: the power of two ``scale`` (so the scale costs no adder)
+    that minimises the squared quantization error of ``w``, searched around ``mean|w|``.
+    """
+    a = w.detach().to(torch.float64).abs()
+    m = float(a.mean()) if a.numel() else 0.0
+    if not m > 0:
+        m = 1.0
+    if method == "binary":
+        return m
+    if method == "ternary":
+        return 2.0 * threshold * m
+    best, best_err = 1.0, None
+    e0 = round(math.log2(m))
+    for e in range(e0 - 3, e0 + 5):
+        q = TensorQuantizer.for_tensor(method, tuple(w.shape), {**params, "scale": 2.0**e})
+        err = float(((q.values(w.detach().to(torch.float64)) - w.detach()) ** 2).sum())
+        if best_err is None or err < best_err:
+            best, best_err = 2.0**e, err
+    return best
 
 
 @dataclass
@@ -76,14 +104,14 @@ class TensorQuantizer:
         if method == "float":
             return cls("float", {}, scale_terms)
         p = dict(params or {})
-        if scale is not None and method in ("binary", "ternary"):
-            p["H" if method == "binary" else "W0"] = scale
+        if scale is not None:
+            p[golden.SCALE_PARAMS[method]] = scale
         return cls(method, golden_method_params(method, tuple(shape), **p), scale_terms)
 
     @property
     def scale(self) -> float:
-        """The exact (not CSD-rounded) scale: H, W0 or 1."""
-        return float(self.params.get("H", self.params.get("W0", 1.0)))
+        """The exact (not CSD-rounded) per-matrix scale: H, W0 or ``scale``."""
+        return float(self.params[golden.SCALE_PARAMS[self.method]])
 
     @property
     def effective_scale(self) -> float:
@@ -99,9 +127,9 @@ class TensorQuantizer:
         if m == "ternary":
             return p["W0"]
         if m == "pow2-ternary":
-            return (2 ** (p["f"] + p["i"]) - 1) / 2.0 ** p["f"]
+            return (2 ** (p["f"] + p["i"]) - 1) / 2.0 ** p["f"] * p["scale"]
         if m == "exponential":
-            return 2.0 ** p["kmax"]
+            return 2.0 ** p["kmax"] * p["scale"]
         return None
 
     @property
@@ -138,12 +166,12 @@ class TensorQuantizer:
         if m == "pow2-ternary":
             i, f = p["i"], p["f"]
             lim = 2 ** (f + i) - 1
-            x = w * 2.0**f
+            x = w / p["scale"] * 2.0**f
             c = torch.clamp(torch.sign(x) * torch.floor(x.abs() + 0.5), -lim, lim)
-            return c, 2.0**-f
+            return c, 2.0**-f * self.effective_scale
         if m == "exponential":
             kmin, kmax = p["kmin"], p["kmax"]
-            a = w.abs()
+            a = (w / p["scale"]).abs()
             # floor(log2 a) exactly: frexp gives a = m * 2**e with m in [0.5, 1).
             _, e = torch.frexp(torch.where(a > 0, a, one * 2.0 ** (kmin - 1)))
             k = torch.clamp(e.to(torch.float64) - 1, kmin, kmax)
@@ -153,7 +181,7 @@ class TensorQuantizer:
                 up = a > 1.5 * 2.0**k
             k = torch.clamp(k + up.to(torch.float64), kmin, kmax)
             sign = torch.where(w > 0, one, -one)
-            return sign * 2.0 ** (k - kmin), 2.0**kmin
+            return sign * 2.0 ** (k - kmin), 2.0**kmin * self.effective_scale
         raise ValueError(f"no codes for method {m!r}")
 
     def values(self, w: torch.Tensor, stochastic: bool = False,
