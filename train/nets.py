@@ -224,18 +224,20 @@ class QuantRNN(nn.Module):
         computed from the current shadow weights (biases take their matrix's scale)."""
         if not self.data_scales():
             return self.quantizers
-        key = golden.SCALE_PARAMS[self.method]
+        key, rows = golden.SCALE_PARAMS[self.method], self.recipe.rows
         params = dict(self.named_parameters())
         out = {}
         for name, q in self.quantizers.items():
             if name in self.matrix_of:
                 continue
-            s = data_scale(self.method, params[name], self.method_params, self.recipe.threshold)
-            out[name] = TensorQuantizer(q.method, {**q.params, key: s}, q.scale_terms)
+            s = data_scale(self.method, params[name], self.method_params, self.recipe.threshold,
+                           per_row=rows)
+            out[name] = TensorQuantizer(q.method, q.params, q.scale_terms, row_scales=s) if rows \
+                else TensorQuantizer(q.method, {**q.params, key: s}, q.scale_terms)
         for name, mat in self.matrix_of.items():
-            q = self.quantizers[name]
+            q, m = self.quantizers[name], out[mat]
             out[name] = q if q.method == "float" else TensorQuantizer(
-                q.method, {**q.params, key: out[mat].params[key]}, q.scale_terms)
+                q.method, {**q.params, key: m.params[key]}, q.scale_terms, m.row_scales)
         return out
 
     def tensor_params(self) -> dict[str, dict]:
@@ -245,8 +247,9 @@ class QuantRNN(nn.Module):
         if not self.data_scales():
             return {k: dict(v) for k, v in self.fixed_params.items()}
         key = golden.SCALE_PARAMS[self.method]
-        return {n: {key: q.params[key]} for n, q in self.tensor_quantizers().items()
-                if q.method != "float"}
+        return {n: {key: q.params[key]} if q.row_scales is None else
+                {"row_scales": q.row_scales}
+                for n, q in self.tensor_quantizers().items() if q.method != "float"}
 
     def config(self) -> dict:
         """Constructor arguments as plain JSON data."""

@@ -14,7 +14,6 @@ Everything here reproduces golden's values exactly in its deterministic form:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,30 +52,30 @@ def fake_quant(x: torch.Tensor, fmt: golden.Fixed) -> torch.Tensor:
     return ste(y, torch.floor(y * scale + 0.5) / scale)
 
 
-def data_scale(method: str, w: torch.Tensor, params: dict, threshold: float) -> float:
-    """A per-matrix scale derived from the shadow weights ``w`` (float64, deterministic).
+def data_scale(method: str, w: torch.Tensor, params: dict, threshold: float,
+               per_row: bool = False):
+    """Per-matrix (a float) or per-row (float64 array) scales derived from shadow weights ``w``.
 
     binary: ``H = mean|w|`` (the least-squares scale of ``sign(w)``); ternary: ``W0 = 2 *
     threshold * mean|w|``, so that weights below ``threshold * mean|w|`` round to zero;
-    pow2-ternary and exponential: the power of two ``scale`` (so the scale costs no adder)
-    that minimises the squared quantization error of ``w``, searched around ``mean|w|``.
+    pow2-ternary and exponential: the power of two ``scale`` (no adder needed) that minimises
+    the squared quantization error, searched around ``mean|w|``. Deterministic (float64).
     """
-    a = w.detach().to(torch.float64).abs()
-    m = float(a.mean()) if a.numel() else 0.0
-    if not m > 0:
-        m = 1.0
-    if method == "binary":
-        return m
-    if method == "ternary":
-        return 2.0 * threshold * m
-    best, best_err = 1.0, None
-    e0 = round(math.log2(m))
-    for e in range(e0 - 3, e0 + 5):
-        q = TensorQuantizer.for_tensor(method, tuple(w.shape), {**params, "scale": 2.0**e})
-        err = float(((q.values(w.detach().to(torch.float64)) - w.detach()) ** 2).sum())
-        if best_err is None or err < best_err:
-            best, best_err = 2.0**e, err
-    return best
+    w = w.detach().to(torch.float64)
+    w2 = w.reshape(w.shape[0], -1) if per_row else w.reshape(1, -1)
+    m = w2.abs().mean(1)
+    m = torch.where(m > 0, m, torch.ones_like(m))
+    if method in ("binary", "ternary"):
+        out = (m if method == "binary" else 2.0 * threshold * m).numpy()
+        return out if per_row else float(out[0])
+    e0 = int(torch.round(torch.log2(m.median())))
+    cands = [2.0**e for e in range(e0 - 4, e0 + 6)]
+    errs = []
+    for c in cands:
+        q = TensorQuantizer.for_tensor(method, tuple(w2.shape), {**params, "scale": c})
+        errs.append(((q.values(w2) - w2) ** 2).sum(1))
+    best = torch.tensor(cands, dtype=torch.float64)[torch.stack(errs).argmin(0)].numpy()
+    return best if per_row else float(best[0])
 
 
 @dataclass
@@ -91,11 +90,14 @@ class TensorQuantizer:
         Method parameters as golden fills them (``H``/``W0`` already resolved).
     scale_terms : int
         CSD terms of the per-tensor scale (golden's ``scale_terms``).
+    row_scales : ndarray, optional
+        One exact scale per row (golden's ``row_scales``), in place of the per-matrix one.
     """
 
     method: str
     params: dict
     scale_terms: int = 2
+    row_scales: np.ndarray | None = None
 
     @classmethod
     def for_tensor(cls, method: str, shape, params: dict | None = None, scale_terms: int = 2,
@@ -122,6 +124,8 @@ class TensorQuantizer:
     def clip_range(self) -> float | None:
         """Shadow weights are clipped to ``[-r, r]`` after each step (None: no clipping)."""
         m, p = self.method, self.params
+        if self.row_scales is not None:
+            return None
         if m == "binary":
             return p["H"]
         if m == "ternary":
@@ -137,41 +141,48 @@ class TensorQuantizer:
         return self.method in ("binary", "ternary", "exponential")
 
     def codes(self, w: torch.Tensor, stochastic: bool = False,
-              generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
-        """Integer codes (float64 tensor) and the factor ``2**exp * CSD(scale)`` they stand for."""
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, object]:
+        """Integer codes (float64 tensor) and the factor ``2**exp * CSD(scale)`` they stand for
+        (a float, or with per-row scales a float64 tensor broadcast along the rows)."""
         m, p = self.method, self.params
         w = w.detach().to(torch.float64)
         stochastic = stochastic and self.stochastic_ok
+        if self.row_scales is not None:  # one scale per row, broadcast along the row
+            shape = (-1,) + (1,) * (w.ndim - 1)
+            sp = torch.from_numpy(np.asarray(self.row_scales, np.float64)).view(shape)
+            eff = torch.from_numpy(golden.ScaleVector.from_float(
+                self.row_scales, self.scale_terms).values).view(shape)
+        elif m != "float":
+            sp, eff = self.scale, self.effective_scale
 
         def rand():
             return torch.rand(w.shape, generator=generator, dtype=torch.float64)
 
         one = torch.ones((), dtype=torch.float64)
         if m == "binary":
-            H = p["H"]
             if stochastic:
-                prob = torch.clamp((w / H + 1) / 2, 0, 1)
+                prob = torch.clamp((w / sp + 1) / 2, 0, 1)
                 c = torch.where(rand() < prob, one, -one)
             else:
                 c = torch.where(w >= 0, one, -one)
-            return c, self.effective_scale
+            return c, eff
         if m == "ternary":
-            W0 = p["W0"]
+            W0 = sp
             if stochastic:
                 prob = torch.clamp(w.abs() / W0, 0, 1)
                 c = torch.sign(w) * (rand() < prob).to(torch.float64)
             else:
                 c = torch.where(w > W0 / 2, one, torch.where(w <= -W0 / 2, -one, 0 * one))
-            return c, self.effective_scale
+            return c, eff
         if m == "pow2-ternary":
             i, f = p["i"], p["f"]
             lim = 2 ** (f + i) - 1
-            x = w / p["scale"] * 2.0**f
+            x = w / sp * 2.0**f
             c = torch.clamp(torch.sign(x) * torch.floor(x.abs() + 0.5), -lim, lim)
-            return c, 2.0**-f * self.effective_scale
+            return c, 2.0**-f * eff
         if m == "exponential":
             kmin, kmax = p["kmin"], p["kmax"]
-            a = (w / p["scale"]).abs()
+            a = (w / sp).abs()
             # floor(log2 a) exactly: frexp gives a = m * 2**e with m in [0.5, 1).
             _, e = torch.frexp(torch.where(a > 0, a, one * 2.0 ** (kmin - 1)))
             k = torch.clamp(e.to(torch.float64) - 1, kmin, kmax)
@@ -181,7 +192,7 @@ class TensorQuantizer:
                 up = a > 1.5 * 2.0**k
             k = torch.clamp(k + up.to(torch.float64), kmin, kmax)
             sign = torch.where(w > 0, one, -one)
-            return sign * 2.0 ** (k - kmin), 2.0**kmin * self.effective_scale
+            return sign * 2.0 ** (k - kmin), 2.0**kmin * eff
         raise ValueError(f"no codes for method {m!r}")
 
     def values(self, w: torch.Tensor, stochastic: bool = False,

@@ -32,6 +32,9 @@ class Recipe:
     threshold : float
         ``'data'`` scales: the ternary threshold as a fraction of the tensor's mean ``|w|``
         (``W0 = 2 * threshold * mean|w|``; golden rounds to zero below ``W0 / 2``).
+    rows : bool
+        ``'data'`` scales per row of every matrix (golden's ``row_scales``: one CSD constant
+        per row, applied after the row's weighted sum) instead of per matrix.
     input_norm : bool
         Batch-normalise every layer's input over batch and time (folded into per-column
         scales and a bias at export: :func:`golden.fold_input_norm`).
@@ -57,12 +60,17 @@ class Recipe:
     float_start : float
         Fraction of the planned steps, at the start, trained with unquantized weights (the
         activations keep their formats); quantization starts from the float solution.
+    quant_lr : float
+        Learning-rate multiplier of the quantized weight matrices (not of biases, input
+        normalisation or an unquantized network): quantized weights move in steps of their
+        levels, so they need larger updates to cross a threshold.
     """
 
     name: str
     description: str
     scales: str = "glorot"
     threshold: float = 0.7
+    rows: bool = False
     input_norm: bool = False
     norm_gamma: float = 0.1
     lr_scale: bool = False
@@ -72,6 +80,7 @@ class Recipe:
     final_lr: float = 0.1
     det_tail: float = 0.0
     float_start: float = 0.0
+    quant_lr: float = 1.0
 
     def lr_factor(self, frac: float) -> float:
         """Learning-rate multiplier at ``frac`` (0..1) of the planned steps."""
@@ -109,10 +118,13 @@ RECIPES: dict[str, Recipe] = {
         Recipe("paper", "the authors' GRU: input batch norm (gamma 0.1), binary H = 1, per-gate "
                         "Glorot W0, biases with the input W0, BinaryConnect LR scale, N(0, 0.1) "
                         "init", scales="paper", input_norm=True, lr_scale=True, init="paper"),
-        Recipe("accurate", "for accuracy: per-matrix scales from the weights at every step "
-                           "(ternary threshold 0.7 mean|w|), no range clipping, warm-up, cosine "
-                           "decay to lr/20, deterministic last 25 %", scales="data", clip=False,
-               warmup=0.05, final_lr=0.05, det_tail=0.25),
+        Recipe("accurate", "for accuracy: per-row scales from the weights at every step "
+                           "(ternary threshold 0.7 mean|w|), 4x learning rate for quantized "
+                           "matrices, no range clipping, deterministic last 25 %",
+               scales="data", rows=True, clip=False, quant_lr=4.0, det_tail=0.25),
+        Recipe("accurate-matrix", "'accurate' with one scale per matrix (what the hardware "
+                                  "generator builds today)", scales="data", clip=False,
+               quant_lr=4.0, det_tail=0.25),
     )
 }
 #: The recipe of a :class:`TrainConfig` that names none (the behaviour of earlier versions).

@@ -307,18 +307,21 @@ class Trainer:
     def _param_groups(self) -> list[dict]:
         """Adam parameter groups, each with its ``lr_scale`` (the recipe's per-layer rule)."""
         net, recipe = self.net, get_recipe(self.config.recipe)
-        if not recipe.lr_scale or net.method == "float":
+        if not (recipe.lr_scale or recipe.quant_lr != 1.0) or net.method == "float":
             return [{"params": list(net.parameters()), "lr_scale": 1.0}]
         groups: dict[float, list] = {}
         H = net.hidden_size
         for name, p in net.named_parameters():
-            if name.startswith("head."):
+            q = net.quantizers.get(name)
+            if q is None or q.method == "float":  # input normalisation, fixed-point biases
+                scale = 1.0
+            elif not recipe.lr_scale:
+                scale = 1.0 if name in net.matrix_of else recipe.quant_lr
+            elif name.startswith("head."):
                 scale = paper_lr_scale(H, net.output_size)
-            elif name in net.quantizers:
+            else:
                 k = int(name.rsplit("_l", 1)[1])
                 scale = paper_lr_scale(net.input_size if k == 0 else H, H)
-            else:  # input normalisation: full precision
-                scale = 1.0
             groups.setdefault(scale, []).append(p)
         return [{"params": ps, "lr_scale": s} for s, ps in groups.items()]
 
