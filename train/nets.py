@@ -21,7 +21,11 @@ from golden.quantize import method_params as check_method_params
 from .quant import TRAIN_METHODS, TensorQuantizer, TorchNonlinearity, data_scale, fake_quant
 from .recipes import DEFAULT_RECIPE, get_recipe, paper_scale
 
-__all__ = ["InputNorm", "QuantRNN", "ExportError"]
+__all__ = ["FEW_LEVELS", "InputNorm", "QuantRNN", "ExportError"]
+
+#: Methods with a few levels: data-derived scales and the recipe's quantized learning rate
+#: apply to them (exponential weights keep their own range and the base learning rate).
+FEW_LEVELS = ("binary", "ternary", "pow2-ternary")
 
 #: golden.Model.from_float's default format of fixed-point biases.
 BIAS_FORMAT = golden.Fixed(16, 10)
@@ -215,8 +219,9 @@ class QuantRNN(nn.Module):
                 self.quantizers[name].clip_(p)
 
     def data_scales(self) -> bool:
-        """Per-matrix scales follow the shadow weights (the recipe's ``'data'`` scales)."""
-        return (self.recipe.scales == "data" and self.method != "float"
+        """Per-matrix scales follow the shadow weights (the recipe's ``'data'`` scales; methods
+        with a few levels, :data:`FEW_LEVELS`)."""
+        return (self.recipe.scales == "data" and self.method in FEW_LEVELS
                 and golden.SCALE_PARAMS[self.method] not in self.method_params)
 
     def tensor_quantizers(self) -> dict[str, TensorQuantizer]:

@@ -58,24 +58,23 @@ def data_scale(method: str, w: torch.Tensor, params: dict, threshold: float,
 
     binary: ``H = mean|w|`` (the least-squares scale of ``sign(w)``); ternary: ``W0 = 2 *
     threshold * mean|w|``, so that weights below ``threshold * mean|w|`` round to zero;
-    pow2-ternary and exponential: the power of two ``scale`` (no adder needed) that minimises
-    the squared quantization error, searched around ``mean|w|``. Deterministic (float64).
+    pow2-ternary: the power of two ``scale`` whose first level ``scale * 2**-f`` is nearest
+    (in log) to that ``W0`` (a power of two costs no adder). Deterministic (float64).
     """
+    if method not in ("binary", "ternary", "pow2-ternary"):
+        raise ValueError(f"no data-derived scale for method {method!r}")
     w = w.detach().to(torch.float64)
     w2 = w.reshape(w.shape[0], -1) if per_row else w.reshape(1, -1)
     m = w2.abs().mean(1)
     m = torch.where(m > 0, m, torch.ones_like(m))
-    if method in ("binary", "ternary"):
-        out = (m if method == "binary" else 2.0 * threshold * m).numpy()
-        return out if per_row else float(out[0])
-    e0 = int(torch.round(torch.log2(m.median())))
-    cands = [2.0**e for e in range(e0 - 4, e0 + 6)]
-    errs = []
-    for c in cands:
-        q = TensorQuantizer.for_tensor(method, tuple(w2.shape), {**params, "scale": c})
-        errs.append(((q.values(w2) - w2) ** 2).sum(1))
-    best = torch.tensor(cands, dtype=torch.float64)[torch.stack(errs).argmin(0)].numpy()
-    return best if per_row else float(best[0])
+    if method == "binary":
+        out = m
+    elif method == "ternary":
+        out = 2.0 * threshold * m
+    else:
+        out = 2.0 ** torch.round(torch.log2(2.0 * threshold * m * 2.0 ** params.get("f", 1)))
+    out = out.numpy()
+    return out if per_row else float(out[0])
 
 
 @dataclass

@@ -33,7 +33,8 @@ class Recipe:
         ``'data'`` scales: the ternary threshold as a fraction of the tensor's mean ``|w|``
         (``W0 = 2 * threshold * mean|w|``; golden rounds to zero below ``W0 / 2``).
     rows : bool
-        ``'data'`` scales per row of every matrix (golden's ``row_scales``: one CSD constant
+        ``'data'`` scales (binary, ternary, pow2-ternary; exponential keeps its own range)
+        per row of every matrix (golden's ``row_scales``: one CSD constant
         per row, applied after the row's weighted sum) instead of per matrix.
     input_norm : bool
         Batch-normalise every layer's input over batch and time (folded into per-column
@@ -61,9 +62,10 @@ class Recipe:
         Fraction of the planned steps, at the start, trained with unquantized weights (the
         activations keep their formats); quantization starts from the float solution.
     quant_lr : float
-        Learning-rate multiplier of the quantized weight matrices (not of biases, input
-        normalisation or an unquantized network): quantized weights move in steps of their
-        levels, so they need larger updates to cross a threshold.
+        Learning-rate multiplier of the quantized weight matrices of the few-level methods
+        (binary, ternary, pow2-ternary; not of biases, input normalisation, exponential or
+        unquantized networks): such weights move in steps of their levels, so they need larger
+        updates to cross a threshold.
     """
 
     name: str

@@ -29,7 +29,7 @@ from torch import nn
 import golden
 
 from . import data as D
-from .nets import ExportError, QuantRNN
+from .nets import FEW_LEVELS, ExportError, QuantRNN
 from .quant import TRAIN_METHODS
 from .recipes import DEFAULT_RECIPE, get_recipe, paper_lr_scale
 
@@ -307,7 +307,8 @@ class Trainer:
     def _param_groups(self) -> list[dict]:
         """Adam parameter groups, each with its ``lr_scale`` (the recipe's per-layer rule)."""
         net, recipe = self.net, get_recipe(self.config.recipe)
-        if not (recipe.lr_scale or recipe.quant_lr != 1.0) or net.method == "float":
+        quant_lr = recipe.quant_lr if net.method in FEW_LEVELS else 1.0
+        if not (recipe.lr_scale or quant_lr != 1.0) or net.method == "float":
             return [{"params": list(net.parameters()), "lr_scale": 1.0}]
         groups: dict[float, list] = {}
         H = net.hidden_size
@@ -316,7 +317,7 @@ class Trainer:
             if q is None or q.method == "float":  # input normalisation, fixed-point biases
                 scale = 1.0
             elif not recipe.lr_scale:
-                scale = 1.0 if name in net.matrix_of else recipe.quant_lr
+                scale = 1.0 if name in net.matrix_of else quant_lr
             elif name.startswith("head."):
                 scale = paper_lr_scale(H, net.output_size)
             else:
