@@ -17,6 +17,9 @@ __all__ = ["register"]
 CELLS = ("rnn", "gru", "lstm")
 METHODS = ("float", "binary", "ternary", "pow2-ternary", "exponential")
 NONLINEARITIES = ("exact", "hard", "plan", "lut")
+#: The recipe of ``shiftrnn train`` without --recipe: the most accurate one whose models the
+#: hardware generator builds today (per-matrix scales).
+CLI_RECIPE = "accurate-matrix"
 
 
 def _method_param(text: str) -> tuple[str, float]:
@@ -36,6 +39,11 @@ def register(subparsers) -> None:
         description="Train a quantized RNN/GRU/LSTM with full-precision shadow weights and write "
                     "a golden model file (deterministic quantization of the shadow weights). "
                     "Needs torch (pip install -e '.[train]').")
+    from train.recipes import RECIPES
+
+    p.add_argument("--recipe", choices=list(RECIPES), default=CLI_RECIPE,
+                   help="training recipe (default %(default)s): " + "; ".join(
+                       f"'{r.name}': {r.description}".replace("%", "%%") for r in RECIPES.values()))
     p.add_argument("--cell", choices=CELLS, default="gru")
     p.add_argument("--method", choices=METHODS, required=True,
                    help="weight quantizer; 'float' is the unquantized baseline (no model file)")
@@ -133,7 +141,7 @@ def run_train(args) -> int:
         fake_quant=args.fake_quant, method_params=dict(args.method_param),
         scale_terms=args.scale_terms, bias_mode=args.bias_mode, max_batches=args.max_batches,
         eval_every=args.eval_every, keep_best=not args.keep_last, threads=args.threads,
-        **optional)
+        recipe=args.recipe, **optional)
     common = dict(checkpoint=args.checkpoint, resume=args.resume,
                   progress=not args.no_progress, log_path=args.log)
     if args.task == "lm":
