@@ -45,11 +45,13 @@ WIDE_FORMATS = {
              "act": (12, 10), "out": (16, 8)},
     "h12": {"h": (12, 10), "gate": (10, 9), "act": (10, 8)},
 }
-#: (label, method, stochastic, recipe, extra TrainConfig fields, cells or None (all), rtl)
+#: (label, method, stochastic, recipe, extra TrainConfig fields, cells or None (all), rtl: the
+#: row's model of the first cell also runs on the RTL, one model per method)
 ROWS = [
     ("float", "float", False, "classic", {}, None, False),
-    ("float, lr x4", "float", False, "classic", {"lr_mult": 4}, None, False),
-    ("float, float activations", "float", False, "classic", {"fake_quant": False}, None, False),
+    ("float, lr x4", "float", False, "classic", {"lr_mult": 4}, ("gru",), False),
+    ("float, float activations", "float", False, "classic", {"fake_quant": False}, ("gru",),
+     False),
     ("float, formats 'h12'", "float", False, "classic", {"formats": "h12"}, ("gru",), False),
     ("float, formats 'wide'", "float", False, "classic", {"formats": "wide"}, ("gru",), False),
     ("paper: float", "float", False, "paper", {}, None, False),
@@ -58,6 +60,7 @@ ROWS = [
     ("paper: ternary (stoch)", "ternary", True, "paper", {}, None, False),
     ("paper: pow2-ternary", "pow2-ternary", False, "paper", {}, None, False),
     ("paper: exponential", "exponential", False, "paper", {}, None, False),
+    ("accurate: float", "float", False, "accurate", {}, None, False),
     ("accurate: binary", "binary", False, "accurate", {}, None, False),
     ("accurate: ternary", "ternary", False, "accurate", {}, None, False),
     ("accurate: ternary (stoch)", "ternary", True, "accurate", {}, None, False),
@@ -178,6 +181,14 @@ def rtl_bpc(model_path: str, tokens, lanes: int) -> dict:
         return {"rtl": None, "golden": gold, "why": str(e).split(";")[0]}
 
 
+def float_row(results: dict, cell: str, label: str) -> dict | None:
+    """The float network of a row's recipe (same formats): its baseline."""
+    for recipe in ("paper", "accurate"):
+        if label.startswith(f"{recipe}:"):
+            return results.get((cell, f"{recipe}: float"))
+    return results.get((cell, "float"))
+
+
 def verdict(d: float) -> str:
     return ("fails" if d > 0.5 else "clearly worse" if d > 0.1 else "worse" if d > 0.05 else
             "within 0.05" if d >= -0.05 else "beats float")
@@ -196,14 +207,17 @@ def render(results: dict, cells, meta: dict) -> str:
         "",
         "Columns: the trainer's test BPC of the best validated epoch; the exported model's "
         "golden integer path on the same text (n/a: float has no hardware form); the "
-        "difference to the `float` row (same formats); the integer path over 32,768 test "
+        "difference to the float network of the same recipe (`paper: float`, `accurate: "
+        "float`, otherwise `float`; same formats); the integer path over 32,768 test "
         "characters cut into streams of 256 / 4,096 / 32,768 characters, each from the zero "
         f"state; the RTL's BPC on {RTL_STREAMS} streams of 256 characters (golden on the same "
         "slice in brackets) where the generator builds the model.",
         "",
     ]
     for cell in cells:
-        base = results.get((cell, "float"))
+        def float_of(label, cell=cell):
+            return float_row(results, cell, label)
+
         out += [f"### {cell.upper()}", "",
                 "| weights | test BPC | int path | vs float | 256 / 4k / 32k streams | RTL |",
                 "|---|---:|---:|---:|---|---|"]
@@ -211,8 +225,8 @@ def render(results: dict, cells, meta: dict) -> str:
             r = results.get((cell, label))
             if r is None:
                 continue
-            d = "" if base is None or label == "float" else \
-                f"{r['test_bpc'] - base['test_bpc']:+.3f}"
+            fb = float_of(label)
+            d = "" if fb is None or fb is r else f"{r['test_bpc'] - fb['test_bpc']:+.3f}"
             st = " / ".join("-" if v is None else f"{v:.3f}" for v in r["streams"])
             ib = "n/a" if r["int_bpc"] is None else f"{r['int_bpc']:.3f}"
             rtl = r.get("rtl")
@@ -220,13 +234,12 @@ def render(results: dict, cells, meta: dict) -> str:
                                          if rtl["rtl"] is not None else f"n/a: {rtl['why']}")
             out.append(f"| {label} | {r['test_bpc']:.3f} | {ib} | {d} | {st} | {rt} |")
         out.append("")
-        if base is not None:
-            for label, *_ in ROWS[1:]:
-                r = results.get((cell, label))
-                if r is not None:
-                    dd = r["test_bpc"] - base["test_bpc"]
-                    out.append(f"- {cell.upper()} {label}: {verdict(dd)} ({dd:+.3f} BPC).")
-            out.append("")
+        for label, method, *_ in ROWS:
+            r, fb = results.get((cell, label)), float_of(label)
+            if r is not None and fb is not None and method != "float":
+                dd = r["test_bpc"] - fb["test_bpc"]
+                out.append(f"- {cell.upper()} {label}: {verdict(dd)} ({dd:+.3f} BPC).")
+        out.append("")
     return "\n".join(out)
 
 
@@ -281,7 +294,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-rtl", action="store_true")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--models", default=str(ROOT / "rtl_out" / "paper_table_models"))
-    ap.add_argument("--results", help="JSON file to write the raw results to")
+    ap.add_argument("--results", help="JSON file of the raw results, rewritten after every run; "
+                                      "rows already in it are not run again (resume)")
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--quick", action="store_true",
@@ -290,6 +304,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.corpus, args.hidden, args.epochs, args.steps_per_epoch = "builtin", 8, 2, 3
         args.no_rtl, args.no_write = True, True
+        args.models = tempfile.mkdtemp(prefix="paper-table-")
     if args.corpus == "kjv":
         path, source = kjv_corpus(args.chars), f"King James Bible (Debian bible-kjv), first " \
                                               f"{args.chars:,} characters"
@@ -302,27 +317,36 @@ def main(argv=None) -> int:
     jobs = plan(args, corpus)
     if args.rows:
         jobs = [j for j in jobs if j["label"] in args.rows]
-    print(f"{corpus.describe()}\n{len(jobs)} runs x {args.epochs * args.steps_per_epoch} "
-          f"steps on {args.jobs} worker(s)", flush=True)
+    results = {}
+    if args.results and Path(args.results).is_file():
+        done = json.loads(Path(args.results).read_text())
+        results = {tuple(k.split("|", 1)): v for k, v in done.items()}
+    todo = [j for j in jobs if (j["config"]["cell"], j["label"]) not in results]
+    print(f"{corpus.describe()}\n{len(todo)} runs x {args.epochs * args.steps_per_epoch} "
+          f"steps on {args.jobs} worker(s) ({len(jobs) - len(todo)} done before)", flush=True)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    results = {}
+
+    def save():
+        if args.results:
+            Path(args.results).write_text(json.dumps({f"{c}|{lbl}": v for (c, lbl), v in
+                                                      results.items()}, indent=1))
+
     with mp.get_context("spawn").Pool(args.jobs) as pool:
-        for r in pool.imap_unordered(run_one, jobs):
+        for r in pool.imap_unordered(run_one, todo):
             results[(r["cell"], r["label"])] = r
+            save()
             ib = "" if r["int_bpc"] is None else f", int {r['int_bpc']:.3f}"
             print(f"  {r['cell']} {r['label']}: test {r['test_bpc']:.3f}{ib}, streams "
                   f"{r['streams']} (epoch {r['epoch']}, {r['seconds']:.0f} s)", flush=True)
     if not args.no_rtl:
         for j in jobs:
             r = results[(j["config"]["cell"], j["label"])]
-            if j["rtl"] and r["model"]:
+            if j["rtl"] and r["model"] and "rtl" not in r and r["cell"] == args.cells[0]:
                 r["rtl"] = rtl_bpc(r["model"], corpus.test, args.lanes)
                 print(f"  RTL {r['cell']} {r['label']}: {r['rtl']}", flush=True)
+                save()
     wall = time.perf_counter() - t0
-    if args.results:
-        Path(args.results).write_text(json.dumps({f"{c}|{lbl}": v for (c, lbl), v in
-                                                  results.items()}, indent=1))
     meta = dict(corpus=f"{source}; {corpus.describe().split(': ', 1)[1]}",
                 steps=next(iter(results.values()))["steps"], epochs=args.epochs,
                 per_epoch=args.steps_per_epoch, batch=args.batch, seq_len=args.seq_len,

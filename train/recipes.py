@@ -120,13 +120,14 @@ RECIPES: dict[str, Recipe] = {
         Recipe("paper", "the authors' GRU: input batch norm (gamma 0.1), binary H = 1, per-gate "
                         "Glorot W0, biases with the input W0, BinaryConnect LR scale, N(0, 0.1) "
                         "init", scales="paper", input_norm=True, lr_scale=True, init="paper"),
-        Recipe("accurate", "for accuracy: per-row scales from the weights at every step "
-                           "(ternary threshold 0.7 mean|w|), 4x learning rate for quantized "
-                           "matrices, no range clipping, deterministic last 25 %",
-               scales="data", rows=True, clip=False, quant_lr=4.0, det_tail=0.25),
-        Recipe("accurate-matrix", "'accurate' with one scale per matrix (what the hardware "
-                                  "generator builds today)", scales="data", clip=False,
+        Recipe("accurate", "for accuracy: input batch norm, per-row scales from the weights at "
+                           "every step (ternary threshold 0.7 mean|w|), 4x learning rate for "
+                           "quantized matrices, no range clipping, deterministic last 25 %",
+               scales="data", rows=True, input_norm=True, clip=False,
                quant_lr=4.0, det_tail=0.25),
+        Recipe("accurate-matrix", "'accurate' with one scale per matrix and no input "
+                                  "normalisation (what the hardware generator builds today)",
+               scales="data", clip=False, quant_lr=4.0, det_tail=0.25),
     )
 }
 #: The recipe of a :class:`TrainConfig` that names none (the behaviour of earlier versions).
