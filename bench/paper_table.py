@@ -65,10 +65,12 @@ ROWS = [
     ("accurate: ternary", "ternary", False, "accurate", {}, None, False),
     ("accurate: ternary (stoch)", "ternary", True, "accurate", {}, None, False),
     ("accurate: pow2-ternary", "pow2-ternary", False, "accurate", {}, None, False),
-    ("accurate: exponential", "exponential", False, "accurate", {}, None, True),
+    ("accurate: exponential", "exponential", False, "accurate", {}, None, False),
     ("accurate-matrix: binary", "binary", False, "accurate-matrix", {}, ("gru",), True),
     ("accurate-matrix: ternary", "ternary", False, "accurate-matrix", {}, None, True),
     ("accurate-matrix: pow2-ternary", "pow2-ternary", False, "accurate-matrix", {}, ("gru",),
+     True),
+    ("accurate-matrix: exponential", "exponential", False, "accurate-matrix", {}, ("gru",),
      True),
     ("classic: ternary (stoch)", "ternary", True, "classic", {}, ("gru",), False),
 ]

@@ -54,7 +54,7 @@ def test_export_keeps_the_trained_bpc_bit_for_bit(corpus, recipe, cell, method, 
     model = tr.export()
     assert bpc(model, corpus.test, "int") == pytest.approx(log.final["test_bpc"], abs=1e-9)
     layer = model.layers[0]
-    assert (layer.x_scale is not None) == (recipe == "paper")
+    assert (layer.x_scale is not None) == (recipe in ("paper", "accurate"))
     few = method != "exponential"
     assert (layer.w_hh.row_scale is not None) == (recipe == "accurate" and few)
 
