@@ -273,6 +273,18 @@ def plan(args, corpus) -> list[dict]:
     return jobs
 
 
+def table_corpus(args) -> tuple:
+    """The corpus of ``--corpus`` and a sentence naming it."""
+    if args.corpus == "kjv":
+        path = kjv_corpus(args.chars)
+        source = f"King James Bible (Debian bible-kjv), first {args.chars:,} characters"
+    elif args.corpus == "builtin":
+        path, source = None, "built-in corpus"
+    else:
+        path, source = args.corpus, args.corpus
+    return D.load_corpus(path, valid=args.valid, test=args.test), source
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default="kjv",
@@ -307,14 +319,7 @@ def main(argv=None) -> int:
         args.corpus, args.hidden, args.epochs, args.steps_per_epoch = "builtin", 8, 2, 3
         args.no_rtl, args.no_write = True, True
         args.models = tempfile.mkdtemp(prefix="paper-table-")
-    if args.corpus == "kjv":
-        path, source = kjv_corpus(args.chars), f"King James Bible (Debian bible-kjv), first " \
-                                              f"{args.chars:,} characters"
-    elif args.corpus == "builtin":
-        path, source = None, "built-in corpus"
-    else:
-        path, source = args.corpus, args.corpus
-    corpus = D.load_corpus(path, valid=args.valid, test=args.test)
+    corpus, source = table_corpus(args)
     Path(args.models).mkdir(parents=True, exist_ok=True)
     jobs = plan(args, corpus)
     if args.rows:

@@ -1,9 +1,10 @@
 """The training loops: character-level language model and sequence classification.
 
 Both use Adam on the full-precision shadow weights, forward passes with quantized weights
-(straight-through gradients), shadow weights clipped to the quantizer's range after every step,
-a cosine learning-rate decay to a tenth over the planned steps, gradient-norm clipping, and
-deterministic quantization for evaluation and export. A run is deterministic for a given seed on
+(straight-through gradients), gradient-norm clipping and deterministic quantization for
+evaluation and export; the recipe (:mod:`train.recipes`) decides scales, clipping of the shadow
+weights, per-tensor learning rates and the schedule (``classic``: clipped to the quantizer's range
+after every step, cosine decay to a tenth over the planned steps). A run is deterministic for a given seed on
 one machine: torch and numpy are seeded, deterministic algorithms are on and the thread count is
 fixed (``threads``). Checkpoints hold everything needed to resume bit-identically.
 """
