@@ -3,10 +3,11 @@
 Both use Adam on the full-precision shadow weights, forward passes with quantized weights
 (straight-through gradients), gradient-norm clipping and deterministic quantization for
 evaluation and export; the recipe (:mod:`train.recipes`) decides scales, clipping of the shadow
-weights, per-tensor learning rates and the schedule (``classic``: clipped to the quantizer's range
-after every step, cosine decay to a tenth over the planned steps). A run is deterministic for a given seed on
-one machine: torch and numpy are seeded, deterministic algorithms are on and the thread count is
-fixed (``threads``). Checkpoints hold everything needed to resume bit-identically.
+weights, per-tensor learning rates and the schedule (``classic``: clipped to the quantizer's
+range after every step, cosine decay to a tenth over the planned steps). A run is deterministic
+for a given seed on one machine: torch and numpy are seeded, deterministic algorithms are on and
+the thread count is fixed (``threads``). Checkpoints hold everything needed to resume
+bit-identically.
 """
 
 from __future__ import annotations
