@@ -133,6 +133,7 @@ def test_generator_refuses_per_row_and_input_scales(corpus, tmp_path):
         assert not (tmp_path / recipe).exists()
 
 
+@pytest.mark.slow
 def test_long_streams_keep_the_short_stream_bpc():
     """A stochastically trained ternary model scores the same over streams of 256, 4k and 32k
     characters (the deterministic tail of the recipe trains the network that is exported)."""
