@@ -96,7 +96,9 @@ def test_paper_table_section_writer(tmp_path):
     P = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(P)
     streams = [2.0, 2.01, 2.02]
-    res = {("gru", "float"): {"test_bpc": 2.0, "int_bpc": None, "streams": streams},
+    res = {("gru", "float"): {"test_bpc": 2.5, "int_bpc": None, "streams": streams},
+           ("gru", "paper: float"): {"test_bpc": 2.0, "int_bpc": None, "streams": streams},
+           ("gru", "accurate: float"): {"test_bpc": 2.0, "int_bpc": None, "streams": streams},
            ("gru", "paper: binary"): {"test_bpc": 2.9, "int_bpc": 2.9, "streams": streams},
            ("gru", "accurate: pow2-ternary"): {"test_bpc": 1.9, "int_bpc": 1.91,
                                               "streams": [1.9, None, None],
