@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import Model
+from golden import Model, fresh_folder
 from golden.manifest import DesignConfig, Manifest, axis_ports
 
 from .core import DATAPATHS, RecurrentCore
@@ -80,7 +79,20 @@ class AxiTop(wiring.Component):
 def build_top(model: Model, *, lanes: int | None = None, unrolled: bool = False,
               datapath: str = "shiftadd") -> AxiTop:
     """The elaboratable top for a model (for Amaranth simulation or custom flows)."""
+    check_supported(model)
     return AxiTop(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+
+
+def check_supported(model: Model) -> None:
+    """Refuse model features the datapath does not build yet (one line, naming the fix)."""
+    mats = [q for layer in model.layers for q in (layer.w_ih, layer.w_hh)]
+    if any(q.row_scale is not None for q in mats + ([model.head.w] if model.head else [])):
+        raise ValueError("per-row scales are not supported by the generator yet; train with "
+                         "per-matrix scales (e.g. --recipe accurate-matrix or classic)")
+    if any(layer.x_scale is not None for layer in model.layers):
+        raise ValueError("input column scales (a folded input batch norm) are not supported by "
+                         "the generator yet; train without input normalisation (a recipe "
+                         "other than 'paper')")
 
 
 def _module_name(name: str) -> str:
@@ -124,7 +136,7 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
         memories=tuple(core.memories), generation_seconds=round(elapsed, 3),
         verilog_bytes=len(text.encode()))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    tmp = fresh_folder(out_dir.parent, f".{out_dir.name}.")  # ordinary permissions, not 0700
     try:
         (tmp / f"{name}.v").write_text(text)
         (tmp / f"{name}.vlt").write_text(lint_waiver(f"{name}.v"))
