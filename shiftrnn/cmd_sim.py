@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,13 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="FILE.npz", help="save outputs, cycle stamps and toggles")
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.add_argument("--no-check", action="store_true", help="skip the golden comparison")
+    p.add_argument("--workers", type=positive, metavar="N",
+                   help="split the sequences into shards and run them on N Dask worker "
+                        "processes (started and stopped by the command); same results as one "
+                        "process, bit for bit")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the shards on an existing Dask cluster, e.g. tcp://HOST:8786 "
+                        "(default: $SHIFTRNN_SCHEDULER if set)")
     p.set_defaults(func=_simulate)
 
 
@@ -98,7 +106,11 @@ def _simulate(args) -> int:
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")
     data = eval_data_from_args(args, model, design.path / design.manifest.model_file)
     print(f"data: {data.describe}")
-    res = _run(sim.simulate, design, data.x, check=not args.no_check)
+    from sim.shard import SCHEDULER_ENV
+
+    scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV) or None
+    res = _run(sim.simulate, design, data.x, check=not args.no_check, workers=args.workers,
+               scheduler=scheduler, progress=True)
     if data.kind == "lm":  # the evaluation's next-token targets, as `shiftrnn eval`
         res = dataclasses.replace(res, bpc=score(model, data, res.outputs, integer=True))
     print(res.summary(design.name))

@@ -1,10 +1,12 @@
 """The fast path: whole datasets through the Verilated design with no per-cycle Python.
 
 :func:`simulate` packs every timestep into a binary file, runs a compiled C++ harness
-(``sim/harness.cpp`` plus a generated header) that drives the AXI handshake itself with no idle
-cycles and no backpressure, and reads back every output beat with its cycle stamps. The outputs
-are compared exactly with golden, cycle counts are checked against the manifest, and for language
-models (token input with a head) the bits per character are computed from the RTL's own logits.
+(``sim/harness.cpp`` plus a generated header, built by :mod:`sim.harness`) that drives the AXI
+handshake itself with no idle cycles and no backpressure, and reads back every output beat with
+its cycle stamps. The outputs are compared exactly with golden, cycle counts are checked against
+the manifest, and for language models (token input with a head) the bits per character are
+computed from the RTL's own logits. With ``workers`` or ``scheduler`` the sequences run in
+shards on Dask (:mod:`sim.shard`) and :func:`merge_runs` joins them into the result one run gives.
 
 Switching activity: the harness samples signals once per cycle (the settled values before each
 rising edge) and adds ``popcount(value XOR previous value)`` per signal group: the top-level ports
@@ -19,10 +21,8 @@ counts of ports and registers. ``toggle_bits`` gives the bits tracked per group;
 
 from __future__ import annotations
 
-import importlib.resources
 import json
-import os
-import re
+import numbers
 import shutil
 import subprocess
 import tempfile
@@ -32,19 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import Fixed
 from golden.evaluation import bits_per_char
-from golden.manifest import Field, Port
 
-from .build import MAKE_VARS, BuildError, install_runtime, log_tail, tool_versions
-from .cache import build_key, cached_build
 from .design import Design
-from .toolchain import ensure_verilator
+from .harness import fast_build
 
-__all__ = ["SimResult", "simulate", "fast_build", "bpc_from_logits", "flop_names"]
-#: Bump when the harness or its build recipe changes.
-HARNESS_RECIPE = 4
-OPT = "-O1"
+__all__ = ["HarnessRun", "SimResult", "Stream", "bpc_from_logits", "merge_runs", "run_harness",
+           "simulate", "stream_beats", "stream_file"]
 MAGIC = 0x314E5253  # 'SRN1'
 
 
@@ -59,7 +53,8 @@ class SimResult:
     cycles : int
         Clock cycles from the first input handshake to the last output (reset excluded).
     timesteps_per_s, cycles_per_s : float
-        Simulated throughput, wall-clock, of the harness's simulation loop.
+        Simulated throughput, wall-clock: of the harness's simulation loop for one run; with
+        ``workers``, of the whole sharded run (Dask's scheduling and process starts included).
     toggles : dict
         Bit toggles per signal group over the run (see the module docstring).
     toggle_bits : dict
@@ -70,6 +65,14 @@ class SimResult:
         Outputs equal golden exactly (``None`` if not checked).
     cycles_per_timestep, latency : float
         Measured (median input interval; output cycle minus input cycle).
+    shards : int
+        Harness runs the sequences were split into (1 without ``workers``).
+    harness_seconds : float
+        Wall seconds of the harnesses' simulation loops, summed over the shards (over the
+        sharded run's wall time: the cores the shards actually got).
+    toggles_exact : bool
+        The toggle totals are those of one uninterrupted run (always, for one run; for shards,
+        when every shard met its neighbour in the same state, see :func:`merge_runs`).
     """
 
     outputs: np.ndarray
@@ -90,6 +93,9 @@ class SimResult:
     wall_seconds: float = 0.0
     build_dir: Path | None = None
     built: bool = False
+    shards: int = 1
+    toggles_exact: bool = True
+    harness_seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -104,7 +110,8 @@ class SimResult:
         parts.append(f"{self.cycles} cycles ({self.cycles_per_timestep:g} cycles/timestep, "
                      f"latency {self.latency:g})")
         parts.append(f"{self.timesteps_per_s:,.0f} timesteps/s, {self.cycles_per_s:,.0f} "
-                     "cycles/s simulated")
+                     "cycles/s simulated" + (f" on {self.shards} shards" if self.shards > 1
+                                             else ""))
         if self.bpc is not None:
             parts.append(f"BPC {self.bpc:.4f} (from RTL logits)")
         tog = ", ".join(f"{k} {v}" for k, v in self.toggles.items())
@@ -112,223 +119,6 @@ class SimResult:
         if self.message:
             s += "\n" + self.message
         return s
-
-
-# ---------------------------------------------------------------------------- code generation
-_MEMBER = re.compile(
-    r"^\s*(CData|SData|IData|QData|VlWide<(\d+)>)\s*/\*(\d+):(\d+)\*/\s*([A-Za-z_][A-Za-z0-9_]*);")
-
-
-def _port_io(port: Port, name: str, direction: str) -> str:
-    """C++ statements copying between ``uint32_t* w`` and a top-level port."""
-    if port.width <= 32:
-        return (f"top->{name} = w[0];" if direction == "in" else f"w[0] = top->{name};")
-    if port.width <= 64:
-        if direction == "in":
-            return f"top->{name} = (uint64_t)w[0] | ((uint64_t)w[1] << 32);"
-        return (f"w[0] = (uint32_t)top->{name}; w[1] = (uint32_t)(top->{name} >> 32);")
-    if direction == "in":
-        return f"for (int i = 0; i < {port.words}; ++i) top->{name}[i] = w[i];"
-    return f"for (int i = 0; i < {port.words}; ++i) w[i] = top->{name}[i];"
-
-
-def _signal_toggles(expr: str, width: int, words: int, group: int, slot: int) -> tuple[str, int]:
-    """Toggle-count statement(s) for one signal; returns code and slots used."""
-    if words == 0:  # scalar up to 64 bits
-        mask = (1 << width) - 1
-        code = (f"{{ uint64_t v = (uint64_t)({expr}) & 0x{mask:x}ull; "
-                f"c[{group}] += __builtin_popcountll(v ^ p[{slot}]); p[{slot}] = v; }}")
-        return code, 1
-    lines = []
-    for i in range(words):
-        k = slot + i
-        lines.append(f"{{ uint64_t v = (uint64_t)({expr}[{i}]); "
-                     f"c[{group}] += __builtin_popcountll(v ^ p[{k}]); p[{k}] = v; }}")
-    return "\n    ".join(lines), words
-
-
-_NBA = re.compile(r"^\s*(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*(?:\[[^\]]*\]\s*)?<=")
-_DECL = re.compile(r"^\s*(?:output\s+)?reg\s+(?:signed\s+)?(?:\[(\d+):(\d+)\]\s*)?"
-                   r"(\\\S+|[A-Za-z_][\w$]*)")
-_MANGLED = re.compile(r"__0([0-9A-F]{2})")
-
-
-def flop_names(verilog_text: str) -> dict[str, int]:
-    """Flip-flops of a Verilog file: names assigned with ``<=`` (Amaranth uses ``<=`` only in
-    clocked processes), with their declared widths."""
-    widths = {}
-    for line in verilog_text.splitlines():
-        m = _DECL.match(line)
-        if m:
-            w = abs(int(m.group(1)) - int(m.group(2))) + 1 if m.group(1) else 1
-            widths[m.group(3).lstrip("\\")] = w
-    flops = {}
-    for line in verilog_text.splitlines():
-        m = _NBA.match(line)
-        if m:
-            name = m.group(1).lstrip("\\")
-            flops[name] = widths.get(name, 0)
-    return flops
-
-
-def _demangle(part: str) -> str:
-    return _MANGLED.sub(lambda m: chr(int(m.group(1), 16)), part)
-
-
-def _state_signals(root_header: Path, top: str, flops: dict[str, int]
-                   ) -> list[tuple[str, int, int, str]]:
-    """(member, width, words, group) for every flip-flop Verilator kept as a model member."""
-    out = []
-    prefix = f"{top}__DOT__"
-    for line in root_header.read_text().splitlines():
-        m = _MEMBER.match(line)
-        if not m:
-            continue
-        member = m.group(5)
-        if not member.startswith(prefix):
-            continue
-        parts = [_demangle(p) for p in member[len(prefix):].split("__DOT__")]
-        if parts[-1] not in flops:
-            continue
-        width = int(m.group(3)) - int(m.group(4)) + 1
-        words = int(m.group(2)) if m.group(2) else 0
-        group = "state.top" if len(parts) == 1 else f"state.{parts[0]}"
-        out.append((member, width, words, group))
-    return out
-
-
-def harness_header(design: Design, root_header: Path | None) -> tuple[str, dict[str, int]]:
-    """The generated ``shiftrnn_harness.h`` for one design and the bits tracked per group."""
-    s, m = design.s_port, design.m_port
-    groups: list[str] = ["port.s_axis_tdata", "port.m_axis_tdata", "port.control"]
-    bits: dict[str, int] = {"port.s_axis_tdata": 0, "port.m_axis_tdata": 0, "port.control": 9}
-    stmts: list[str] = []
-    slot = 0
-
-    def add(expr: str, width: int, words: int, group: str) -> None:
-        nonlocal slot
-        if group not in groups:
-            groups.append(group)
-            bits[group] = 0
-        bits[group] += width
-        code, used = _signal_toggles(expr, width, words, groups.index(group), slot)
-        stmts.append(code)
-        slot += used
-
-    for port, name in ((s, "s_axis_tdata"), (m, "m_axis_tdata")):
-        words = 0 if port.width <= 64 else port.words
-        add(f"top->{name}", min(port.width, 64) if words == 0 else port.width, words,
-            f"port.{name}")
-    for name in ("rst", "s_axis_tvalid", "s_axis_tready", "s_axis_tuser", "s_axis_tlast",
-                 "m_axis_tvalid", "m_axis_tready", "m_axis_tuser", "m_axis_tlast"):
-        code, used = _signal_toggles(f"top->{name}", 1, 0, 2, slot)
-        stmts.append(code)
-        slot += used
-    if root_header is not None:
-        flops = flop_names(Path(design.verilog).read_text())
-        for member, width, words, group in _state_signals(root_header, design.top, flops):
-            add(f"top->rootp->{member}", width, words, group)
-        bits["state_bits_declared"] = sum(flops.values())
-    names = ", ".join(f'"{g}"' for g in groups)
-    set_in = _port_io(s, "s_axis_tdata", "in")
-    get_out = _port_io(m, "m_axis_tdata", "out")
-    body = "\n    ".join(stmts)
-    groups_bits = {g: bits[g] for g in groups}
-    if "state_bits_declared" in bits:
-        groups_bits["state_bits_declared"] = bits["state_bits_declared"]
-    return f"""// Generated by sim/fast.py for design {design.name} (top {design.top}). Do not edit.
-#pragma once
-#define SR_IN_WORDS {s.words}
-#define SR_OUT_WORDS {m.words}
-#define SR_N_GROUPS {len(groups)}
-#define SR_N_PREV {slot}
-static const char* const sr_group_names[SR_N_GROUPS] = {{{names}}};
-static inline void sr_set_input(Vtop* top, const uint32_t* w) {{ {set_in} }}
-static inline void sr_get_output(Vtop* top, uint32_t* w) {{ {get_out} }}
-static inline void sr_toggles(Vtop* top, uint64_t* p, uint64_t* c) {{
-    {body}
-}}
-""", groups_bits
-
-
-# ---------------------------------------------------------------------------------- build
-def _template() -> str:
-    return importlib.resources.files("sim").joinpath("harness.cpp").read_text()
-
-
-def _run(cmd: list[str], cwd: Path, log: Path) -> None:
-    with open(log, "a") as fh:
-        fh.write("$ " + " ".join(cmd) + "\n")
-        fh.flush()
-        proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        raise BuildError(f"command failed ({proc.returncode}): {' '.join(cmd[:3])} ...; "
-                         f"log {log}:\n{log_tail(log)}")
-
-
-def _build_harness(verilog: Path, design: Design, folder: Path, runtime: Path | None,
-                   state: bool = True) -> dict:
-    tc = ensure_verilator()
-    log = folder / "build.log"
-    (folder / "harness.cpp").write_text(_template())
-    cmd = [str(tc.verilator), "--cc", "--exe", "--prefix", "Vtop", "-Mdir", str(folder),
-           "--top-module", design.top, "-Wno-fatal", "-O3", "-o", "harness",
-           str(folder / "harness.cpp"), str(verilog)]
-    _run(cmd, folder, log)
-    root_header = folder / "Vtop___024root.h" if state else None
-    header, bits = harness_header(design, root_header)
-    (folder / "shiftrnn_harness.h").write_text(header)
-    (folder / "toggle_bits.json").write_text(json.dumps(bits, indent=1))
-    if runtime is not None:
-        install_runtime(runtime, folder)
-    jobs = str(max(1, min(4, os.cpu_count() or 1)))
-    _run(["make", "-j", jobs, "-C", str(folder), "-f", "Vtop.mk", f"OPT_FAST={OPT}",
-          "OPT_GLOBAL=-O2", "OPT_SLOW=-O0", *MAKE_VARS], folder, log)
-    if not (folder / "harness").is_file():
-        raise BuildError(f"fast-path build produced no harness; log {log}:\n{log_tail(log)}")
-    return bits
-
-
-def _fast_runtime() -> Path:
-    """Cached run-time objects for harness builds (compiled once from a dummy design)."""
-    versions = tool_versions()
-    key = build_key("runtime-fast", versions, OPT, HARNESS_RECIPE, _template())
-
-    def build(folder: Path) -> None:
-        from .build import DUMMY_VERILOG, harvest_runtime
-
-        work = folder / "dummy"
-        work.mkdir()
-        (work / "shiftrnn_dummy.v").write_text(DUMMY_VERILOG)
-        port = Port("d", "in", 8, "dummy", "vector", (Field("d", 0, 8, Fixed(8, 0)),))
-        stub = _DummyDesign(port)
-        _build_harness(work / "shiftrnn_dummy.v", stub, work, None, state=False)
-        harvest_runtime(work, folder)
-        shutil.rmtree(work)
-
-    folder, _ = cached_build("runtime-fast", key, build, info=versions)
-    return folder
-
-
-class _DummyDesign:
-    def __init__(self, port: Port, verilog: Path | None = None):
-        self.name = self.top = "shiftrnn_dummy"
-        self.s_port = self.m_port = port
-        self.verilog = verilog
-
-
-def fast_build(design: Design) -> tuple[Path, bool]:
-    """Build (or reuse) the fast-path harness of one design; returns (folder, built now)."""
-    versions = tool_versions()
-    key = build_key("fast", design.verilog_hash, design.top, OPT, HARNESS_RECIPE,
-                    _template(), versions, design.s_port.width, design.m_port.width)
-    runtime = _fast_runtime()
-
-    def build(folder: Path) -> None:
-        _build_harness(design.verilog, design, folder, runtime)
-
-    return cached_build("fast", key, build, info={"verilog": str(design.verilog),
-                                                  "top": design.top, **versions})
 
 
 # ------------------------------------------------------------------------------------ run
@@ -374,8 +164,139 @@ def bpc_from_logits(logits_int: np.ndarray, frac: int, tokens: np.ndarray) -> fl
     return bits_per_char(logits_int[:, :-1].astype(np.float64) * 2.0**-frac, tokens[:, 1:])
 
 
+# ------------------------------------------------------------------------- one harness run
+@dataclass
+class HarnessRun:
+    """What one harness process returned: its output beats and its JSON report."""
+
+    raw: np.ndarray  #: ``(beats out, 5 + out_words)`` uint32 rows (see ``sim/harness.cpp``)
+    info: dict  #: the harness's JSON line (cycles, seconds, toggles, window, digests)
+    warm: int = 0  #: leading warm-up beats (their outputs are dropped by :func:`merge_runs`)
+
+
+def stream_beats(design: Design, x: np.ndarray) -> np.ndarray:
+    """Every timestep of ``x`` as one harness beat: ``(n, 1 + in_words)`` uint32 (flags, tdata).
+
+    Sequences (rows of ``x``) go back to back, ``tuser`` on each first step, ``tlast`` on each
+    last.
+    """
+    B, T = x.shape[:2]
+    n = B * T
+    flat = x.reshape(n, -1) if x.ndim == 3 else x.reshape(n)
+    words = design.s_port.pack_words(flat)
+    t_idx = np.tile(np.arange(T), B)
+    flags = (t_idx == 0).astype(np.uint32) | ((t_idx == T - 1).astype(np.uint32) << 1)
+    return np.concatenate([flags[:, None], words], axis=1).astype("<u4")
+
+
+def stream_file(beats: np.ndarray, *, warm: int = 0, stop_at_last_in: bool = False) -> bytes:
+    """The harness's input file: header (version 2) and beats (see ``sim/harness.cpp``)."""
+    n = beats.shape[0]
+    header = np.array([MAGIC, 2, n & 0xFFFFFFFF, n >> 32, beats.shape[1] - 1, warm,
+                       int(stop_at_last_in), 0], "<u4")
+    return header.tobytes() + np.ascontiguousarray(beats, "<u4").tobytes()
+
+
+def max_cycles(design: Design, beats: int) -> int:
+    """Cycle budget of a run of ``beats`` beats (four times the manifest's timing, plus slack)."""
+    cpt = max(design.cycles_per_timestep, 1)
+    return (beats + 2) * cpt * 4 + design.latency * 4 + 10_000
+
+
+def run_harness(binary: Path, stream: bytes, *, out_words: int, budget: int,
+                work_dir=None, keep_files: bool = False) -> HarnessRun:
+    """Run the compiled harness on one input stream (:func:`stream_file`).
+
+    Raises
+    ------
+    RuntimeError
+        The harness failed or reported an error.
+    """
+    temp = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix="shiftrnn-fast-")) if temp else Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        fin, fout = work / "input.bin", work / "output.bin"
+        fin.write_bytes(stream)
+        proc = subprocess.run([str(binary), str(fin), str(fout), str(budget)],
+                              capture_output=True, text=True, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"fast-path harness failed ({proc.returncode}): "
+                               f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        info = json.loads(lines[-1])
+        if "error" in info:
+            raise RuntimeError(f"fast-path harness: {info['error']}")
+        raw = np.fromfile(fout, dtype="<u4").reshape(-1, 5 + out_words)
+    finally:
+        if temp and not keep_files:
+            shutil.rmtree(work, ignore_errors=True)
+    return HarnessRun(raw, info)
+
+
+# ----------------------------------------------------------------------------- merging runs
+@dataclass
+class Stream:
+    """The outputs of a whole stream, on the cycle numbering of one uninterrupted run."""
+
+    out_flags: np.ndarray
+    in_cycles: np.ndarray
+    out_cycles: np.ndarray
+    data: np.ndarray  #: ``(beats out, out_words)`` uint32
+    cycles: int
+    toggles: dict
+    seconds: float  #: the harnesses' loop seconds, summed
+    messages: list
+    toggles_exact: bool = True
+
+
+def _u64(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return (lo.astype(np.uint64) | (hi.astype(np.uint64) << np.uint64(32))).astype(np.int64)
+
+
+def merge_runs(runs: list[HarnessRun], out_words: int) -> Stream:
+    """Join consecutive runs (shards of one stream) into the stream one run would produce.
+
+    Each run after the first repeats, as warm-up, the sequence before its own beats: its
+    interval from the last warm-up handshake to its first own handshake is the stream's, which
+    places its cycles on the stream's numbering, and its counting window starts exactly where
+    the previous run's ended (``sim/harness.cpp``), so the toggle totals are the stream's sums.
+    Neighbouring runs must report the same digest at that boundary; a difference (the warm-up
+    did not bring the design into the stream's state) is reported and clears ``toggles_exact``.
+    """
+    parts, toggles, messages = [], {}, []
+    offset = last_in = 0
+    seconds, exact, cycles = 0.0, True, 0
+    for k, run in enumerate(runs):
+        raw, info, warm = run.raw, run.info, run.warm
+        in_c, out_c = _u64(raw[:, 1], raw[:, 2]), _u64(raw[:, 3], raw[:, 4])
+        if k and raw.shape[0] > warm:
+            gap = int(in_c[warm] - in_c[warm - 1]) if warm else 0
+            offset = last_in + gap - int(in_c[warm])
+            if info["start_digest"] != runs[k - 1].info["end_digest"]:
+                exact = False
+                messages.append(f"shard {k}: the warm-up did not reproduce the stream's state "
+                                "at its first cycle; its toggles may differ from one run's")
+        own = slice(warm, None)
+        parts.append((raw[own, 0], in_c[own] + offset, out_c[own] + offset, raw[own, 5:]))
+        if raw.shape[0] > warm:
+            last_in = int(in_c[-1]) + offset
+        for g, v in info["toggles"].items():
+            toggles[g] = toggles.get(g, 0) + int(v)
+        seconds += float(info["seconds"])
+        cycles = int(info["cycles"]) + offset
+        if info.get("timeout"):
+            messages.append(f"timeout: run {k} gave {raw.shape[0] - warm} of "
+                            f"{int(info['beats']) - warm} outputs after {info['cycles']} cycles")
+    cat = [np.concatenate(c) if parts else np.zeros(0) for c in zip(*parts, strict=True)]
+    data = cat[3].reshape(-1, out_words) if parts else np.zeros((0, out_words), np.uint32)
+    return Stream(cat[0], cat[1], cat[2], data, cycles, toggles, seconds, messages, exact)
+
+
+# ------------------------------------------------------------------------------- simulate
 def simulate(design_dir, x_int, *, check: bool = True, work_dir=None,
-             keep_files: bool = False) -> SimResult:
+             keep_files: bool = False, workers: int | None = None,
+             scheduler: str | None = None, progress: bool = False) -> SimResult:
     """Run sequences through the Verilated design with the C++ harness.
 
     Parameters
@@ -388,84 +309,77 @@ def simulate(design_dir, x_int, *, check: bool = True, work_dir=None,
     check : bool
         Compare the outputs with ``model.run_int`` exactly (``golden_equal``).
     work_dir : path-like, optional
-        Where the binary input/output files go (default: a temporary folder).
+        Where the binary input/output files go (default: a temporary folder; one run only).
     keep_files : bool
         Keep the temporary folder.
+    workers : int, optional
+        Split the sequences into shards and run them on this many Dask workers
+        (:mod:`sim.shard`; an embedded ``distributed.LocalCluster`` unless ``scheduler`` is
+        given). The result is the same, bit for bit, as one run's: outputs, cycles, toggles.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``) to run the shards on.
+    progress : bool
+        Show a progress bar over the shards.
 
     Returns
     -------
     SimResult
     """
+    if workers is not None and (not isinstance(workers, numbers.Integral) or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     design = design_dir if isinstance(design_dir, Design) else Design(design_dir)
     x = _as_sequences(design, x_int)
-    B, T = x.shape[:2]
-    n = B * T
+    n = x.shape[0] * x.shape[1]
     folder, built = fast_build(design)
     bits = json.loads((folder / "toggle_bits.json").read_text())
+    beats = stream_beats(design, x)
+    out_words = design.m_port.words
+    t0 = time.perf_counter()
+    if workers is None and scheduler is None:
+        run = run_harness(folder / "harness", stream_file(beats), out_words=out_words,
+                          budget=max_cycles(design, n), work_dir=work_dir,
+                          keep_files=keep_files)
+        stream, shards = merge_runs([run], out_words), 1
+        loop_seconds = stream.seconds
+    else:
+        from .shard import simulate_shards
 
-    flat = x.reshape(n, -1) if x.ndim == 3 else x.reshape(n)
-    words = design.s_port.pack_words(flat)
-    flags = np.zeros(n, np.uint32)
-    t_idx = np.tile(np.arange(T), B)
-    flags |= (t_idx == 0).astype(np.uint32)
-    flags |= (t_idx == T - 1).astype(np.uint32) << 1
-    body = np.concatenate([flags[:, None], words], axis=1).astype("<u4")
-    header = np.array([MAGIC, 1, n & 0xFFFFFFFF, n >> 32, design.s_port.words, 0, 0, 0], "<u4")
+        stream, shards = simulate_shards(design, folder, beats, x.shape[1], workers=workers,
+                                         scheduler=scheduler, progress=progress)
+        loop_seconds = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    res = _check(design, x, stream, beats[:, 0], check)
+    secs = max(loop_seconds, 1e-9)
+    res.timesteps_per_s, res.cycles_per_s = n / secs, stream.cycles / secs
+    res.toggle_bits, res.wall_seconds, res.build_dir, res.built = bits, wall, folder, built
+    res.shards, res.harness_seconds = shards, stream.seconds
+    return res
 
-    temp = work_dir is None
-    work = Path(tempfile.mkdtemp(prefix=f"fast-{design.name}-")) if temp else Path(work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        fin, fout = work / "input.bin", work / "output.bin"
-        with open(fin, "wb") as fh:
-            fh.write(header.tobytes())
-            fh.write(body.tobytes())
-        cpt = max(design.cycles_per_timestep, 1)
-        max_cycles = (n + 2) * cpt * 4 + design.latency * 4 + 10_000
-        t0 = time.perf_counter()
-        proc = subprocess.run([str(folder / "harness"), str(fin), str(fout), str(max_cycles)],
-                              capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - t0
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            raise RuntimeError(f"fast-path harness failed ({proc.returncode}): "
-                               f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        info = json.loads(lines[-1])
-        if "error" in info:
-            raise RuntimeError(f"fast-path harness: {info['error']}")
-        stride = 5 + design.m_port.words
-        raw = np.fromfile(fout, dtype="<u4").reshape(-1, stride)
-    finally:
-        if temp and not keep_files:
-            shutil.rmtree(work, ignore_errors=True)
 
-    got = raw.shape[0]
-    out_flags = raw[:, 0]
-    in_cyc = raw[:, 1].astype(np.uint64) | (raw[:, 2].astype(np.uint64) << np.uint64(32))
-    out_cyc = raw[:, 3].astype(np.uint64) | (raw[:, 4].astype(np.uint64) << np.uint64(32))
-    data = design.m_port.unpack_words(raw[:, 5:])
-    msgs = []
-    if info.get("timeout"):
-        msgs.append(f"timeout: only {got} of {n} outputs after {info['cycles']} cycles")
+def _check(design: Design, x: np.ndarray, stream: Stream, flags: np.ndarray,
+           check: bool) -> SimResult:
+    """Outputs, flags, timing and golden checks of a merged stream."""
+    B, T = x.shape[:2]
+    n = B * T
+    got = stream.data.shape[0]
+    msgs = list(stream.messages)
     outputs = np.zeros((B, T, design.m_port.size), np.int64)
-    outputs.reshape(n, -1)[:got] = data
-
-    want_flags = flags
-    if got and not np.array_equal(out_flags, want_flags[:got]):
-        bad = np.flatnonzero(out_flags != want_flags[:got])
+    outputs.reshape(n, -1)[:got] = design.m_port.unpack_words(stream.data)
+    if got and not np.array_equal(stream.out_flags, flags[:got]):
+        bad = np.flatnonzero(stream.out_flags != flags[:got])
         msgs.append(f"{bad.size} outputs carry wrong tuser/tlast (first at beat {bad[0]})")
 
-    ic, oc = in_cyc.astype(np.int64), out_cyc.astype(np.int64)
+    ic, oc = stream.in_cycles, stream.out_cycles
     intervals = np.diff(ic) if got > 1 else np.array([], np.int64)
     delays = oc - ic
-    meas_cpt = float(np.median(intervals)) if intervals.size else float(design.cycles_per_timestep)
+    cpt, lat = design.cycles_per_timestep, design.latency
+    meas_cpt = float(np.median(intervals)) if intervals.size else float(cpt)
     meas_lat = float(np.median(delays)) if delays.size else float("nan")
-    timing_ok = bool((intervals == design.cycles_per_timestep).all()
-                     and (delays == design.latency).all() and got == n)
+    timing_ok = bool((intervals == cpt).all() and (delays == lat).all() and got == n)
     if got and not timing_ok:
         msgs.append(f"cycle check: input intervals {sorted(set(intervals.tolist()))[:6]} "
-                    f"(manifest {design.cycles_per_timestep}), output delays "
-                    f"{sorted(set(delays.tolist()))[:6]} (manifest {design.latency})")
+                    f"(manifest {cpt}), output delays {sorted(set(delays.tolist()))[:6]} "
+                    f"(manifest {lat})")
 
     golden_equal = None
     if check:
@@ -478,30 +392,12 @@ def simulate(design_dir, x_int, *, check: bool = True, work_dir=None,
                      f"{want[b, t][:8].tolist()}" for b, t in rows[:3]]
             msgs.append(f"{len(rows)} of {n} outputs differ from golden ({int(diff.sum())} "
                         f"elements); first " + "; ".join(first))
-
     bpc = None
     if design.is_language_model and T >= 2:
         bpc = bpc_from_logits(outputs, design.model.formats["out"].frac, x)
-
-    cycles = int(info["cycles"])
-    secs = max(float(info["seconds"]), 1e-9)
-    return SimResult(
-        outputs=outputs,
-        cycles=cycles,
-        timesteps_per_s=n / secs,
-        cycles_per_s=cycles / secs,
-        toggles={k: int(v) for k, v in info["toggles"].items()},
-        toggle_bits=bits,
-        bpc=bpc,
-        golden_equal=golden_equal,
-        message="\n".join(msgs),
-        cycles_per_timestep=meas_cpt,
-        latency=meas_lat,
-        timing_ok=timing_ok,
-        in_cycles=ic,
-        out_cycles=oc,
-        timesteps=n,
-        wall_seconds=wall,
-        build_dir=folder,
-        built=built,
-    )
+    return SimResult(outputs=outputs, cycles=stream.cycles, timesteps_per_s=0.0,
+                     cycles_per_s=0.0, toggles=stream.toggles, bpc=bpc,
+                     golden_equal=golden_equal, message="\n".join(msgs),
+                     cycles_per_timestep=meas_cpt, latency=meas_lat, timing_ok=timing_ok,
+                     in_cycles=ic, out_cycles=oc, timesteps=n,
+                     toggles_exact=stream.toggles_exact)

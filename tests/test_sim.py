@@ -20,7 +20,7 @@ import golden
 import hw
 import sim
 from golden.manifest import Field, Port
-from sim.fast import flop_names
+from sim.harness import flop_names
 
 FIXTURE = Path(__file__).parent / "data" / "sim" / "runsum"
 

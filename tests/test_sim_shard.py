@@ -1,0 +1,249 @@
+"""Sharded fast-path simulation on Dask: bit for bit the same as one harness run.
+
+A LocalCluster of two worker processes (embedded, started and stopped by ``sim.simulate``), a
+real ``dask scheduler`` with two ``dask worker`` processes on 127.0.0.1 started by the test, and
+a worker killed while it runs a shard. The designs are small (a generated 16-unit GRU language
+model on 4 lanes, 115 cycles per timestep; the hand-written ``runsum`` fixture).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+import golden
+import hw
+import sim
+from sim.cache import cache_root
+from sim.shard import plan_shards
+
+FIXTURE = Path(__file__).parent / "data" / "sim" / "runsum"
+
+
+@pytest.fixture(scope="module")
+def lm(tmp_path_factory) -> sim.Design:
+    """GRU, ternary, token input 16, hidden 16, head 16, folded on 4 lanes."""
+    model = golden.Model.random("gru", "ternary", 16, 16, output_size=16, input_kind="token",
+                                seed=0)
+    d = hw.generate(model, out_dir=tmp_path_factory.mktemp("shard") / "gru", lanes=4)
+    return sim.Design(d)
+
+
+def tokens(design: sim.Design, batch: int, length: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, design.model.input_size, size=(batch, length))
+
+
+def assert_same_run(one: sim.SimResult, many: sim.SimResult) -> None:
+    """Everything a run reports about the design, bit for bit."""
+    assert one.golden_equal and one.timing_ok, one.message
+    assert many.golden_equal and many.timing_ok, many.message
+    assert many.shards > 1 and many.toggles_exact
+    assert np.array_equal(one.outputs, many.outputs)
+    assert one.cycles == many.cycles
+    assert np.array_equal(one.in_cycles, many.in_cycles)
+    assert np.array_equal(one.out_cycles, many.out_cycles)
+    assert one.toggles == many.toggles
+    assert one.toggle_bits == many.toggle_bits
+    assert one.bpc == many.bpc
+
+
+def test_plan_shards_splits_at_sequences():
+    assert plan_shards(10, 4) == [(0, 2), (2, 5), (5, 8), (8, 10)]
+    assert plan_shards(3, 8) == [(0, 1), (1, 2), (2, 3)]
+    assert plan_shards(5, 1) == [(0, 5)]
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5])
+def test_workers_must_be_positive(lm, workers):
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        sim.simulate(lm, tokens(lm, 2, 3, seed=0), workers=workers)
+
+
+def test_sharded_equals_one_run_on_local_cluster(lm, tmp_path):
+    x = tokens(lm, 9, 23, seed=1)
+    one = sim.simulate(lm, x)
+    many = sim.simulate(lm, x, workers=2, progress=True)
+    assert many.shards == 4
+    assert_same_run(one, many)
+    assert many.bpc is not None
+
+    runsum = sim.Design(shutil.copytree(FIXTURE, tmp_path / "runsum"))
+    rng = np.random.default_rng(2)
+    v = np.stack([runsum.random_inputs(rng, 17) for _ in range(7)])
+    assert_same_run(sim.simulate(runsum, v), sim.simulate(runsum, v, workers=2))
+
+
+def test_shard_boundary_counts_are_not_a_fresh_start(lm):
+    """The warm-up matters: toggles of shards started from reset would differ from one run's."""
+    x = tokens(lm, 4, 12, seed=3)
+    whole = sim.simulate(lm, x)
+    halves = [sim.simulate(lm, x[:2]), sim.simulate(lm, x[2:])]
+    naive = {g: sum(h.toggles[g] for h in halves) for g in whole.toggles}
+    assert naive != whole.toggles
+    assert sim.simulate(lm, x, workers=2).toggles == whole.toggles
+
+
+# ---------------------------------------------------------------- a real scheduler and workers
+def _dask(*args: str, log: Path) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("dask")
+    with open(log, "w") as fh:
+        return subprocess.Popen([str(exe), *args], stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process started by _dask and everything it started (its session)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; yields the address and
+    the pids of the two ``dask worker`` commands."""
+    from distributed import Client
+
+    tmp = tmp_path_factory.mktemp("dask")
+    info = tmp / "scheduler.json"
+    quiet = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
+    procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
+                   str(info), *quiet, log=tmp / "scheduler.log")]
+    try:
+        deadline = time.monotonic() + 120
+        while not info.is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert info.is_file(), (tmp / "scheduler.log").read_text()
+        address = json.loads(info.read_text())["address"]
+        for i in range(2):
+            procs.append(_dask("worker", address, "--nthreads", "1", "--nworkers", "1",
+                               "--name", f"w{i}", "--host", "127.0.0.1",
+                               "--local-directory", str(tmp / f"w{i}"), *quiet,
+                               log=tmp / f"worker{i}.log"))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address, [p.pid for p in procs[1:]]
+    finally:
+        for p in reversed(procs):
+            _stop(p)
+
+
+def test_sharded_equals_one_run_on_dask_scheduler(lm, dask_cluster):
+    x = tokens(lm, 8, 19, seed=4)
+    address, _ = dask_cluster
+    assert_same_run(sim.simulate(lm, x), sim.simulate(lm, x, scheduler=address))
+
+
+def _our_harnesses(worker_commands: list[int]) -> list[psutil.Process]:
+    """Running harness processes started by the fixture's workers (and nobody else's)."""
+    root = str(cache_root() / "bin")
+    found = []
+    for pid in worker_commands:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for p in psutil.Process(pid).children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    cmd = p.cmdline()
+                    if cmd and cmd[0].startswith(root):
+                        found.append(p)
+    return found
+
+
+def test_killed_worker_shard_is_retried(lm, dask_cluster):
+    """SIGKILL the worker process running a shard's harness; Dask runs the shard again."""
+    address, worker_commands = dask_cluster
+    x = tokens(lm, 24, 400, seed=5)  # 8 shards of about 0.05-0.5 s each on this machine
+    one = sim.simulate(lm, x)
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["res"] = sim.simulate(lm, x, scheduler=address, workers=4)
+        except BaseException as e:  # reported by the main thread
+            result["error"] = e
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+        for h in _our_harnesses(worker_commands):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker, work = h.parent(), Path(h.cmdline()[1]).parent
+                worker.kill()
+                h.kill()
+                h.wait(timeout=30)
+                shutil.rmtree(work, ignore_errors=True)  # the killed run's temporary folder
+                killed = worker.pid
+                break
+        time.sleep(0.005)
+    thread.join(timeout=600)
+    assert not thread.is_alive()
+    assert "error" not in result, result.get("error")
+    assert killed is not None, "no shard was caught running"
+    many = result["res"]
+    assert many.shards == 8
+    assert_same_run(one, many)
+
+
+# ------------------------------------------------------------------------------------ CLI
+def test_cli_simulate_workers_and_scheduler(lm, dask_cluster, tmp_path, capsys, monkeypatch):
+    """`shiftrnn simulate --workers 2` and `--scheduler` (or $SHIFTRNN_SCHEDULER) write the
+    same outputs, cycles and toggles as one process."""
+    from shiftrnn.cli import main
+
+    address, _ = dask_cluster
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, tokens(lm, 6, 15, seed=6))
+    runs = {"one": [], "workers": ["--workers", "2"], "scheduler": ["--scheduler", address]}
+    saved = {}
+    for name, extra in runs.items():
+        out = tmp_path / f"{name}.npz"
+        rc = main(["simulate", str(lm.path), "--inputs", str(inputs), "--out", str(out), *extra])
+        text = capsys.readouterr().out
+        assert rc == 0, text
+        assert ("on 4 shards" in text) == (name != "one")  # two shards per worker
+        with np.load(out) as z:
+            saved[name] = {k: z[k] for k in z.files}
+    monkeypatch.setenv("SHIFTRNN_SCHEDULER", address)
+    out = tmp_path / "env.npz"
+    assert main(["simulate", str(lm.path), "--inputs", str(inputs), "--out", str(out)]) == 0
+    assert "on 4 shards" in capsys.readouterr().out
+    with np.load(out) as z:
+        saved["env"] = {k: z[k] for k in z.files}
+    for name in ("workers", "scheduler", "env"):
+        for key, value in saved["one"].items():
+            assert np.array_equal(value, saved[name][key], equal_nan=True), (name, key)
+
+
+def test_cli_unreachable_scheduler_is_one_clear_line(lm, tmp_path, capsys):
+    import dask
+
+    from shiftrnn.cli import main
+
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, tokens(lm, 2, 5, seed=7))
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        rc = main(["simulate", str(lm.path), "--inputs", str(inputs),
+                   "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err
+    assert "Traceback" not in err
