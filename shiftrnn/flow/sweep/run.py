@@ -226,12 +226,12 @@ def run_sweep(sweep: Sweep, *, out=None, cluster: Cluster | None = None, force: 
         write_tables(folder, ordered(), sweep.keys)
 
     save()
-    t0, seconds, cluster = time.perf_counter(), None, "no cluster (no point to run)"
+    t0, seconds, where = time.perf_counter(), None, "no cluster (no point to run)"
     try:
         if runnable:
             with (cluster or Cluster()).client() as client:
-                cluster = _cluster_name(client)
-                echo(f"shiftrnn sweep {sweep.name}: {len(runnable)} points on {cluster} -> "
+                where = _cluster_name(client)
+                echo(f"shiftrnn sweep {sweep.name}: {len(runnable)} points on {where} -> "
                      f"{folder}")
                 args = [(p.config, str(folder / POINTS_DIR / p.name), force) for p in runnable]
                 _record(run_points(run_point, args, client=client, desc=f"sweep {sweep.name}",
@@ -239,4 +239,4 @@ def run_sweep(sweep: Sweep, *, out=None, cluster: Cluster | None = None, force: 
         seconds = time.perf_counter() - t0
     finally:
         write_sweep_report(folder, sweep, ordered(), seconds)
-    return SweepResult(sweep, folder, tuple(ordered()), seconds, cluster)
+    return SweepResult(sweep, folder, tuple(ordered()), seconds, where)
