@@ -18,6 +18,7 @@ from shiftrnn.flow.sweep.report import write_sweep_report
 from shiftrnn.flow.sweep.results import Axis, pareto, read_rows, write_tables
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parent.parent
 
 BASE = """\
 name = "tiny"
@@ -76,6 +77,16 @@ hardware.lanes = [1, 2]
     text = 'base = "base.toml"\n[[points]]\n"hardware.lanes" = 1\n"model.path" = "a.npz"\n'
     again = load_sweep(sweep_file(folder, text, "other.toml"))
     assert again.points[0].id == first.id and len(first.id) == 16
+
+
+def test_example_sweep_file():
+    """examples/sweeps/gru.toml (the README's example) expands over examples/gru.toml."""
+    sw = load_sweep(ROOT / "examples" / "sweeps" / "gru.toml")
+    assert sw.name == "gru-sweep" and sw.base.name == "gru"
+    assert sw.keys == ("model.method", "hardware.lanes", "model.method_params")
+    assert len(sw.points) == 13 and all(p.error is None for p in sw.points)
+    last = sw.points[-1].config
+    assert last.model.method_params == {"i": 0, "f": 3} and last.train.hidden == 32
 
 
 def test_base_paths_stay_relative_to_the_base(folder):
