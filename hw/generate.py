@@ -79,7 +79,20 @@ class AxiTop(wiring.Component):
 def build_top(model: Model, *, lanes: int | None = None, unrolled: bool = False,
               datapath: str = "shiftadd") -> AxiTop:
     """The elaboratable top for a model (for Amaranth simulation or custom flows)."""
+    check_supported(model)
     return AxiTop(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+
+
+def check_supported(model: Model) -> None:
+    """Refuse model features the datapath does not build yet (one line, naming the fix)."""
+    mats = [q for layer in model.layers for q in (layer.w_ih, layer.w_hh)]
+    if any(q.row_scale is not None for q in mats + ([model.head.w] if model.head else [])):
+        raise ValueError("per-row scales are not supported by the generator yet; train with "
+                         "per-matrix scales (e.g. --recipe accurate-matrix or classic)")
+    if any(layer.x_scale is not None for layer in model.layers):
+        raise ValueError("input column scales (a folded input batch norm) are not supported by "
+                         "the generator yet; train without input normalisation (a recipe "
+                         "other than 'paper')")
 
 
 def _module_name(name: str) -> str:

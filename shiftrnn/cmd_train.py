@@ -73,6 +73,12 @@ def _register_train(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="quantization-aware training (char LM or sequence classification)",
         description=run_train.__doc__)
+    from train.recipes import RECIPES
+
+    p.add_argument("--recipe", choices=list(RECIPES), default=_flow_default("recipe"),
+                   help="training recipe (default %(default)s, as the flow's [train] recipe): "
+                        + "; ".join(f"'{r.name}': {r.description}".replace("%", "%%")
+                                    for r in RECIPES.values()))
     p.add_argument("--cell", choices=tuple(golden.CELLS), default="gru")
     p.add_argument("--method", choices=("float", *golden.METHODS), required=True,
                    help="weight quantizer; 'float' is the unquantized baseline (written as a "
@@ -162,7 +168,7 @@ def _trainer(args):
         scale_terms=args.scale_terms, bias_mode=args.bias_mode, max_batches=args.max_batches,
         eval_every=args.eval_every, keep_best=not args.keep_last, threads=args.threads,
         hidden=args.hidden, epochs=args.epochs, batch=args.batch, seq_len=args.seq_len,
-        lr=args.lr)
+        lr=args.lr, recipe=args.recipe)
     common = dict(checkpoint=args.checkpoint, resume=args.resume,
                   progress=not args.no_progress, log_path=args.log)
     if args.task == "classify":

@@ -23,6 +23,7 @@ import estimate
 import golden
 from golden.evaluation import CORPUS_FORMATS, DEFAULT_MAX_TIMESTEPS
 from hw import DATAPATHS
+from train.recipes import RECIPES
 
 from .errors import FlowError
 
@@ -103,6 +104,8 @@ class TrainSection:
                       "text file, split 90/5/5")
     corpus_format: str = key("str", "auto", "plain text or Penn Treebank char format",
                              choices=CORPUS_FORMATS)
+    recipe: str = key("str", "accurate-matrix", "training recipe (scales, thresholds, learning "
+                      "rates; docs/training.md)", choices=tuple(RECIPES))
     hidden: int = key("int", 32, "hidden units", minimum=1)
     layers: int = key("int", 1, "recurrent layers (1 or 2)", minimum=1)
     epochs: int = key("int", 20, "passes over the training text", minimum=1)
