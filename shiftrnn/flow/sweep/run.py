@@ -239,4 +239,7 @@ def run_sweep(sweep: Sweep, *, out=None, cluster: Cluster | None = None, force: 
         seconds = time.perf_counter() - t0
     finally:
         write_sweep_report(folder, sweep, ordered(), seconds)
+        if seconds is None:
+            echo(f"shiftrnn sweep {sweep.name}: stopped; the {len(rows)} finished points are in "
+                 f"{folder / CSV_FILE} and {folder / HTML_FILE}; run it again to finish")
     return SweepResult(sweep, folder, tuple(ordered()), seconds, where)
