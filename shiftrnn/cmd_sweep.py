@@ -11,8 +11,8 @@ __all__ = ["register"]
 
 def _sweep(args) -> int:
     """Run every point of a sweep file (a base flow configuration and lists of values for its
-    keys, see examples/sweep.toml) as a flow on Dask: an embedded LocalCluster of one worker
-    process per core, started and stopped by the command, or an existing cluster with
+    keys, see examples/sweeps/gru.toml) as a flow on Dask: an embedded LocalCluster of one
+    worker process per core, started and stopped by the command, or an existing cluster with
     --scheduler (or $SHIFTRNN_SCHEDULER). Each point is a flow folder under OUT/points/; a rerun
     computes only new or changed points, and points share trained models and Verilator and
     yosys builds. A failing point is recorded with its error and the others go on. Writes

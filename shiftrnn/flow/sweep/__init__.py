@@ -1,6 +1,6 @@
 """Design-space sweeps: many flow runs from one sweep file, on Dask, with a Pareto report.
 
-``run_sweep(load_sweep("examples/sweep.toml"))`` expands the sweep file (a base flow
+``run_sweep(load_sweep("examples/sweeps/gru.toml"))`` expands the sweep file (a base flow
 configuration and the values of its keys, :mod:`.spec`) to points, runs each point's flow on an
 embedded ``distributed.LocalCluster`` or an existing Dask cluster (:mod:`.run`, through
 :mod:`..points`), and writes ``results.jsonl``, ``results.csv`` (:mod:`.results`) and

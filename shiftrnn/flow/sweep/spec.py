@@ -300,12 +300,13 @@ def load_sweep(path) -> Sweep:
     """
     path = Path(path)
     if not path.is_file():
-        raise FlowError(f"{path}: no such sweep file; see examples/sweep.toml for the format")
+        raise FlowError(f"{path}: no such sweep file; see examples/sweeps/gru.toml for the "
+                        "format")
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise FlowError(f"{path}: not a valid TOML text file ({e}); see examples/sweep.toml"
-                        ) from None
+        raise FlowError(f"{path}: not a valid TOML text file ({e}); see "
+                        "examples/sweeps/gru.toml") from None
     return parse_sweep(data, source=str(path), sweep_dir=path.resolve().parent,
                        default_name=path.stem, text=text)
