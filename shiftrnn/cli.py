@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "shiftrnn.cmd_estimate",
     "shiftrnn.cmd_train",
     "shiftrnn.cmd_flow",
+    "shiftrnn.cmd_sweep",
 )
 
 

@@ -11,7 +11,13 @@ import golden
 
 from .cli import CliError
 from .flow.compare import ACCURACY_PATHS
-from .options import add_data_options, add_output_options, eval_data_from_args, positive
+from .options import (
+    add_cluster_options,
+    add_data_options,
+    add_output_options,
+    eval_data_from_args,
+    positive,
+)
 
 __all__ = ["register"]
 
@@ -124,8 +130,11 @@ def _compare(args) -> int:
     """Build the model's network as an int8-multiplier design (mult datapath) and as each
     low-precision method (shiftadd, re-quantized from the model's effective weights) at the
     same lanes, estimate area, fmax and energy, score bits per character on a text, and write a
-    table, compare.json, compare.md and plots into --out."""
+    table, compare.json, compare.md and plots into --out. The variants run on Dask like the
+    points of a sweep (an embedded cluster of one worker process per core, or --scheduler); a
+    variant that fails is a row with its error and the exit status is 1."""
     from .flow.compare import compare
+    from .flow.points import Cluster
 
     _resolve(args.target, args.device)
     model = golden.load(args.model)
@@ -144,10 +153,12 @@ def _compare(args) -> int:
                  target=args.target, progress=not args.no_progress and sys.stderr.isatty(),
                  device=args.device, methods=methods, length=args.length,
                  accuracy=args.accuracy, force=args.force, place=not args.no_pnr,
-                 method_params=params or None, corpus=None if data is None else data.describe)
+                 method_params=params or None, corpus=None if data is None else data.describe,
+                 cluster=Cluster.from_options(args.workers, args.scheduler))
+    failed = 1 if any(r.note and r.note.startswith("failed:") for r in res.rows) else 0
     if args.json:
         print(res.json_path.read_text(), end="")
-        return 0
+        return failed
     c = res.config
     print(f"{c['cell']} {c['input_size']}->{c['hidden_size']} ({c['method']} model), "
           f"lanes={c['lanes']}, target {c['target']}"
@@ -159,7 +170,7 @@ def _compare(args) -> int:
             print(f"  {r.method}: {r.note}")
     print(f"wrote {res.json_path}, {res.md_path}, "
           + ", ".join(str(p) for p in res.plots.values()))
-    return 0
+    return failed
 
 
 def register(sub) -> None:
@@ -202,6 +213,7 @@ def register(sub) -> None:
                    help="BPC from golden's integer path (default) or from the RTL (Verilator)")
     p.add_argument("--no-pnr", action="store_true",
                    help="area only: skip place and route (faster)")
+    add_cluster_options(p, what="build and estimate the variants")
     add_output_options(p, json="print compare.json instead of the table",
                        force="write into an existing --out folder")
     p.set_defaults(func=_compare)

@@ -20,8 +20,8 @@ from golden.evaluation import (
 
 from .cli import CliError
 
-__all__ = ["add_data_options", "add_output_options", "eval_data_from_args", "positive",
-           "probability"]
+__all__ = ["add_cluster_options", "add_data_options", "add_output_options",
+           "eval_data_from_args", "positive", "probability"]
 
 
 def positive(text: str) -> int:
@@ -53,6 +53,16 @@ def add_output_options(p: argparse.ArgumentParser, *, force: str, json: str | No
         p.add_argument("--json", action="store_true", help=json)
     p.add_argument("--force", action="store_true", help=force)
     p.add_argument("--no-progress", action="store_true", help=progress)
+
+
+def add_cluster_options(p: argparse.ArgumentParser, *, what: str) -> None:
+    """``--workers N`` and ``--scheduler ADDRESS`` (:class:`shiftrnn.flow.points.Cluster`)."""
+    p.add_argument("--workers", type=positive, metavar="N",
+                   help=f"{what} on N Dask worker processes of an embedded cluster, started and "
+                        "stopped by the command (default: one per core)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help=f"{what} on an existing Dask cluster instead, e.g. tcp://HOST:8786 "
+                        "(default: $SHIFTRNN_SCHEDULER if set)")
 
 
 def add_data_options(p: argparse.ArgumentParser, *, inputs: bool = True,

@@ -31,11 +31,8 @@ from .config import (
 )
 from .engine import FLOW_VERSION, STATE_FILE
 from .errors import FlowError
+from .run import STAGE_NAMES as STAGES  # stage names, in order
 from .run import FlowResult, run_flow
-from .stages import STAGES as _STAGES
-
-#: Stage names, in order.
-STAGES = tuple(s.name for s in _STAGES)
 
 __all__ = [
     "DEMO_EXAMPLE", "EXAMPLES", "FLOW_VERSION", "SCHEMA", "STAGES", "STATE_FILE", "FlowConfig",

@@ -13,6 +13,7 @@ the 8-bit fixed-point twin (also in ``docs/estimates.md``, section 7). The table
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from golden.manifest import Manifest
 from golden.requantize import fitted_params, int8_model, requantize
 
 from .compare_report import write_outputs
+from .points import Cluster, run_points
 
 __all__ = ["ACCURACY_PATHS", "CompareResult", "CompareRow", "compare"]
 
@@ -246,32 +248,27 @@ class _Setup:
     progress: bool
 
 
-def _row(v: _Variant, s: _Setup, bar) -> dict:
-    """Design, estimates and accuracy of one variant (the fields of its :class:`CompareRow`)."""
+def variant_fields(v: _Variant, s: _Setup) -> dict:
+    """Design, estimates and accuracy of one variant (the fields of its :class:`CompareRow`):
+    one point of :func:`compare`, run where :func:`..points.run_points` puts it."""
     import hw
 
     design = hardware = man = None
     if v.datapath is not None:
-        bar.set_description(f"compare: generate {v.method}")
         design = hw.generate(v.model, out_dir=s.out / "rtl" / v.method.replace("-", "_"),
                              lanes=int(s.lanes), datapath=v.datapath, force=True)
         man = Manifest.read(design)
-        bar.update()
-        bar.set_description(f"compare: estimate {v.method}")
         hardware = hardware_estimate(design / man.verilog, man.top, s.target, s.device,
                                      man.cycles_per_timestep, v.datapath,
                                      cache_dir=s.cache_dir, progress=s.progress)
-        bar.update(2 if s.device else 1)
     if man is None:  # float32: no hardware, the baseline datapath
         energy = datapath_energy(v.model.op_counts(), "float32")
     else:
         energy = design_energy(v.model, man, label=v.method)["design"]
     bpc = how = None
     if s.tokens is not None:
-        bar.set_description(f"compare: accuracy {v.method}")
         how = "float" if v.kind == "float32" else ("int" if s.accuracy == "golden" else "sim")
         bpc = _accuracy(v.model, s.tokens, how, design)
-        bar.update()
     return dict(method=v.method, kind=v.kind, datapath=v.datapath, weights=v.weights,
                 method_params=dict(v.model.method_params),
                 design_dir=None if design is None else str(design.relative_to(s.out)),
@@ -296,7 +293,7 @@ def compare(model, lanes: int, out_dir, tokens=None, target: str = "ice40",
             progress: bool = True, *, device: str | None = None, methods=None,
             length: int = 256, accuracy: str = "golden", force: bool = False,
             place: bool = True, method_params: dict | None = None, cache_dir=None,
-            corpus: str | None = None) -> CompareResult:
+            corpus: str | None = None, cluster: Cluster | None = None) -> CompareResult:
     """Compare one network as float32, int8-multiplier and each low-precision method.
 
     Parameters
@@ -335,13 +332,16 @@ def compare(model, lanes: int, out_dir, tokens=None, target: str = "ice40",
         Estimate cache.
     corpus : str, optional
         What the tokens are (shown in ``compare.md``).
+    cluster : Cluster, optional
+        Run the variants on Dask like a sweep's points (:mod:`shiftrnn.flow.points`); None
+        (the default): one after another in this process.
 
     Returns
     -------
     CompareResult
+        A variant that fails is a row without figures whose ``note`` is ``failed: ERROR``;
+        the others are built and estimated all the same.
     """
-    from tqdm import tqdm
-
     if not isinstance(model, golden.Model):
         model = golden.load(model)
     device = _resolve_device(target, device)
@@ -350,19 +350,36 @@ def compare(model, lanes: int, out_dir, tokens=None, target: str = "ice40",
     tokens = _lm_tokens(model, tokens)
     out = _out_folder(out_dir, force)
     variants, notes = _variants(model, methods, method_params)
-    setup = _Setup(int(lanes), out, target, device, tokens, accuracy, cache_dir, progress)
-    n_hw = sum(1 for v in variants if v.datapath is not None)
-    steps = n_hw * (3 if device else 2) + (len(variants) if tokens is not None else 0)
+    setup = _Setup(int(lanes), out.resolve(), target, device, tokens, accuracy, cache_dir,
+                   progress and cluster is None)
     t0 = time.monotonic()
-    with tqdm(total=steps, desc="compare", disable=not progress, unit="step",
-              leave=False) as bar:
-        fields = [_row(v, setup, bar) for v in variants]
-    ref = {f["method"]: f["energy"].per_timestep_pj for f in fields}
-    rows = [CompareRow(**f, energy_vs_int8=ref["int8-mult"] / f["energy"].per_timestep_pj,
-                       energy_vs_float32=ref["float32"] / f["energy"].per_timestep_pj,
-                       note=None) for f in fields]
-    rows += [CompareRow(m, "shiftadd", None, None, None, None, None, None, None, None, None,
-                        None, note) for m, note in notes.items()]
+    fields: list[dict | None] = [None] * len(variants)
+    with contextlib.ExitStack() as stack:
+        client = None if cluster is None else stack.enter_context(cluster.client())
+        for o in run_points(variant_fields, [(v, setup) for v in variants], client=client,
+                            desc="compare", unit="variant", progress=progress):
+            fields[o.index] = o.value
+            if not o.ok:
+                notes[variants[o.index].method] = f"failed: {o.error}"
+    rows = _rows(variants, fields, notes)
     config = _config(model, setup, methods, length, corpus, round(time.monotonic() - t0, 1))
     json_path, md_path, plots, table = write_outputs(tuple(rows), config, out)
     return CompareResult(tuple(rows), out, json_path, md_path, plots, table, config)
+
+
+def _rows(variants: list[_Variant], fields: list[dict | None], notes: dict[str, str]
+          ) -> list[CompareRow]:
+    """The table: the variants that were built, then the methods that were not (with why)."""
+    ref = {f["method"]: f["energy"].per_timestep_pj for f in fields if f is not None}
+    rows = [CompareRow(**f, energy_vs_int8=_ratio(ref.get("int8-mult"), f),
+                       energy_vs_float32=_ratio(ref.get("float32"), f), note=None)
+            for f in fields if f is not None]
+    failed = [v for v, f in zip(variants, fields, strict=True) if f is None]
+    unbuilt = [(v.method, v.kind, v.datapath, v.weights) for v in failed]
+    unbuilt += [(m, "shiftadd", None, None) for m in notes if m not in {v.method for v in failed}]
+    return rows + [CompareRow(m, kind, dp, weights, None, None, None, None, None, None, None,
+                              None, notes[m]) for m, kind, dp, weights in unbuilt]
+
+
+def _ratio(reference: float | None, f: dict) -> float | None:
+    return None if reference is None else reference / f["energy"].per_timestep_pj

@@ -115,6 +115,11 @@ def row_dict(r, length: int) -> dict:
     return d
 
 
+def _times(ratio: float | None) -> str:
+    """``12.34x``; ``-`` when the baseline failed."""
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
 def _markdown(rows, config: dict, plots: dict) -> str:
     c, shown = config, [r for r in rows if not r.skipped]
     where = (f", place and route on `{c['device']}` (I/O wrapped)" if c["device"] else
@@ -142,8 +147,8 @@ def _markdown(rows, config: dict, plots: dict) -> str:
               "| method | energy/step | energy/sequence | saving vs int8-mult | "
               "saving vs float32 |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r.method} | {fmt_pj(r.energy_pj)} | "
-              f"{fmt_pj(r.energy.per_sequence_pj(c['length']))} | {r.energy_vs_int8:.2f}x | "
-              f"{r.energy_vs_float32:.2f}x |" for r in shown]
+              f"{fmt_pj(r.energy.per_sequence_pj(c['length']))} | {_times(r.energy_vs_int8)} | "
+              f"{_times(r.energy_vs_float32)} |" for r in shown]
     lines += [""] + [f"![{k}]({p.name})" for k, p in plots.items()] + [""]
     return "\n".join(lines)
 

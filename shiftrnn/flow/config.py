@@ -30,7 +30,8 @@ from .errors import FlowError
 __all__ = [
     "DEMO_EXAMPLE", "EXAMPLES", "SCHEMA", "SECTIONS", "CompareSection", "DataSection",
     "EstimateSection", "FlowConfig", "HardwareSection", "ModelSection", "Opt", "TopSection",
-    "TrainSection", "VerifySection", "builtin_config", "key", "load_config", "parse_config",
+    "TrainSection", "VerifySection", "builtin_config", "check_name", "check_value", "close_hint",
+    "key", "load_config", "parse_config",
 ]
 
 #: Name of the built-in example ``shiftrnn demo`` runs.
@@ -250,7 +251,8 @@ def _fail(where: str, msg: str) -> FlowError:
     return FlowError(f"{where}: {msg}")
 
 
-def _hint(value, choices) -> str:
+def close_hint(value, choices) -> str:
+    """`` (did you mean 'X'?)`` for the closest of ``choices``, else ``""``."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], 1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -274,7 +276,17 @@ def _type_ok(kind: str, v) -> bool:
     return isinstance(v, dict)
 
 
-def _check_value(where: str, opt: Opt, v, base_dir: Path | None):
+def check_value(where: str, opt: Opt, v, base_dir: Path | None):
+    """One key's value as a configuration file gives it, checked against its :class:`Opt`.
+
+    Returns the value as the section holds it (floats as float, lists as tuples, paths resolved
+    against ``base_dir``). ``where`` names the file and key and ends with the key's name.
+
+    Raises
+    ------
+    FlowError
+        ``where: what is wrong`` with the allowed values.
+    """
     if not _type_ok(opt.kind, v):
         raise _fail(where, f"expected {_WANT[opt.kind]}, got {v!r}")
     if opt.kind == "float":
@@ -284,10 +296,10 @@ def _check_value(where: str, opt: Opt, v, base_dir: Path | None):
         bad = [s for s in v if opt.choices is not None and s not in opt.choices]
         if bad:
             raise _fail(where, f"unknown {where.rsplit(' ', 1)[-1].rstrip('s')} {bad[0]!r}"
-                        f"{_hint(bad[0], opt.choices)}; choose from {', '.join(opt.choices)}")
+                        f"{close_hint(bad[0], opt.choices)}; choose from {', '.join(opt.choices)}")
     elif opt.choices is not None and v not in opt.choices:
         raise _fail(where, f"{v!r} is not one of {', '.join(map(repr, opt.choices))}"
-                    f"{_hint(v, opt.choices)}")
+                    f"{close_hint(v, opt.choices)}")
     if opt.minimum is not None and v < opt.minimum:
         raise _fail(where, f"must be >= {opt.minimum:g}, got {v!r}")
     if opt.kind == "path" and v != "builtin" and base_dir is not None:
@@ -297,7 +309,7 @@ def _check_value(where: str, opt: Opt, v, base_dir: Path | None):
 
 def _unknown_top(source: str, key_: str) -> FlowError:
     known = list(SCHEMA[""]) + [f"[{s}]" for s in SCHEMA if s]
-    hint = _hint(key_, list(SCHEMA) + list(SCHEMA[""]))
+    hint = close_hint(key_, list(SCHEMA) + list(SCHEMA[""]))
     return _fail(source, f"unknown key or section {key_!r}{hint}; known: {', '.join(known)}")
 
 
@@ -317,9 +329,9 @@ def _read_sections(data: dict, source: str, base_dir: Path | None
         for key_, value in table.items():
             if key_ not in opts:
                 raise FlowError(f"{source}: [{sec or 'top level'}] unknown key {key_!r}"
-                                f"{_hint(key_, opts)}; known keys: {', '.join(opts)}")
+                                f"{close_hint(key_, opts)}; known keys: {', '.join(opts)}")
             where = f"{source}: [{sec}] {key_}" if sec else f"{source}: {key_}"
-            values[sec][key_] = _check_value(where, opts[key_], value, base_dir)
+            values[sec][key_] = check_value(where, opts[key_], value, base_dir)
             given.add(f"{sec}.{key_}" if sec else key_)
     return values, given
 
@@ -348,15 +360,20 @@ def parse_config(data: dict, *, source: str = "<config>", base_dir: Path | None 
     """
     values, given = _read_sections(data, source, base_dir)
     sections = {sec: cls(**values[sec]) for sec, cls in SECTIONS.items()}
-    name = sections[""].name or default_name
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or ".." in name:
-        raise _fail(f"{source}: name", f"{name!r} must be a plain folder name (letters, digits, "
-                    "'_', '-', '.'), e.g. name = \"gru-ternary\"")
+    name = check_name(sections[""].name or default_name, f"{source}: name")
     cfg = FlowConfig(name=name, source=source, text=text, given=frozenset(given),
                      description=sections[""].description,
                      **{sec: s for sec, s in sections.items() if sec})
     _check_combinations(cfg)
     return cfg
+
+
+def check_name(name: str, where: str) -> str:
+    """A design (or sweep) name must be a plain folder name; returns it."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or ".." in name:
+        raise _fail(where, f"{name!r} must be a plain folder name (letters, digits, '_', '-', "
+                    "'.'), e.g. name = \"gru-ternary\"")
+    return name
 
 
 def _check_model_source(cfg: FlowConfig) -> None:

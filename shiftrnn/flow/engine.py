@@ -6,11 +6,16 @@ whose recorded key matches and whose output files are unchanged, and records eac
 ``flow_state.json``. :class:`Transaction` makes a run all-or-nothing: the first stage that runs
 switches to a copy of the design folder, which replaces the folder only when every stage
 succeeded; a failed run is kept beside it as ``.NAME.failed``.
+
+A stage whose :meth:`Stage.shared` is true (training) is also kept in :class:`StageCache`, across
+design folders, by its input key: another folder (a sweep's next point, another configuration
+with other hardware keys) takes the record and the files from there instead of running it again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -31,8 +36,8 @@ from .errors import FlowError
 from .records import RecordError, from_jsonable, to_jsonable
 
 __all__ = [
-    "FLOW_VERSION", "STATE_FILE", "RunContext", "Stage", "StageBase", "StageOutput", "StageRecord",
-    "Transaction", "file_digest", "file_sha256", "run_stages",
+    "FLOW_VERSION", "STATE_FILE", "RunContext", "Stage", "StageBase", "StageCache", "StageOutput",
+    "StageRecord", "Transaction", "file_digest", "file_sha256", "run_stages",
 ]
 
 #: Bump when a stage's computation or its result record changes: recorded results rerun.
@@ -130,9 +135,13 @@ class Stage(Protocol):
     def run(self, ctx: RunContext) -> StageOutput:
         """Compute the result in ``ctx.work``."""
 
+    def shared(self, ctx: RunContext) -> bool:
+        """Whether the result is worth keeping in the :class:`StageCache` for other folders."""
+
 
 class StageBase:
-    """What most stages share: :meth:`Stage.what` is the class's one-line ``summary``."""
+    """What most stages share: :meth:`Stage.what` is the class's one-line ``summary``; results
+    are not shared across folders."""
 
     name: ClassVar[str]
     result_type: ClassVar[type]
@@ -140,6 +149,9 @@ class StageBase:
 
     def what(self, ctx: RunContext) -> str:
         return self.summary
+
+    def shared(self, ctx: RunContext) -> bool:
+        return False
 
 
 @contextlib.contextmanager
@@ -165,6 +177,68 @@ def status_bar(desc: str, enabled: bool):
         stop.set()
         t.join()
         bar.close()
+
+
+# ========================================================================= the stage cache
+@dataclass(frozen=True)
+class StageCache:
+    """Stage results shared across design folders, content-addressed by the stage's input key.
+
+    ``ROOT/STAGE/KEY/`` holds ``record.json`` (the :class:`StageRecord`) and the stage's output
+    files; an entry is complete once ``record.json`` exists (written last). Runs of the same key
+    serialise on ``ROOT/STAGE/KEY.lock`` (two sweep points on one machine train once). The
+    default root is ``golden.cache_root("stages")``.
+    """
+
+    root: Path
+
+    @classmethod
+    def default(cls) -> StageCache:
+        return cls(golden.cache_root("stages"))
+
+    def entry(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    @contextlib.contextmanager
+    def lock(self, stage: str, key: str):
+        """Hold the key's lock (other processes wait)."""
+        path = self.entry(stage, key).with_suffix(".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def load(self, stage: Stage, key: str, work: Path) -> StageRecord | None:
+        """The cached record with its files copied into ``work``; None if absent or damaged."""
+        entry = self.entry(stage.name, key)
+        try:
+            data = json.loads((entry / "record.json").read_text())
+            rec = StageRecord.from_jsonable(data, stage.result_type, f"{entry}/record.json")
+            if rec.key != key:
+                return None
+            for rel, dig in rec.files.items():
+                if file_digest(entry / rel) != dig:
+                    return None
+            for rel in rec.files:
+                (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(entry / rel, work / rel)
+        except (OSError, ValueError):  # absent, unreadable or damaged: run the stage
+            return None
+        return rec
+
+    def store(self, stage: Stage, rec: StageRecord, work: Path) -> None:
+        """Keep ``rec`` and its files (replacing an older entry of the same key)."""
+        entry = self.entry(stage.name, rec.key)
+        part = entry.with_name(f".{entry.name}.{os.getpid()}.part")
+        shutil.rmtree(part, ignore_errors=True)
+        for rel in rec.files:
+            (part / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(work / rel, part / rel)
+        part.mkdir(parents=True, exist_ok=True)
+        golden.atomic_write_bytes(part / "record.json",
+                                  (json.dumps(rec.to_jsonable(), indent=1) + "\n").encode())
+        shutil.rmtree(entry, ignore_errors=True)
+        part.rename(entry)
 
 
 # ============================================================================= the folder
@@ -288,13 +362,15 @@ class _Run:
     """One run of the stages; implements :class:`RunContext` for them."""
 
     def __init__(self, cfg: FlowConfig, tx: Transaction, old: dict, *, progress: bool,
-                 echo: Callable[[str], None], total: int):
+                 echo: Callable[[str], None], total: int, stage_cache: StageCache):
         self.cfg, self.tx, self.old = cfg, tx, old
         self.progress, self.echo, self.total = progress, echo, total
+        self.stage_cache = stage_cache
         self.results: dict[str, object] = {}
         self.records: dict[str, StageRecord] = {}
         self.ran: list[str] = []
         self.skipped: list[str] = []
+        self.reused: list[str] = []  # taken from the stage cache
         self.cache: dict[str, object] = {}  # stage-to-stage objects of this run (model, data)
 
     @property
@@ -333,19 +409,32 @@ class _Run:
         if rec is not None:
             self.skipped.append(stage.name)
             self.echo(f"{label} skipped (unchanged): {rec.note}".rstrip(": "))
-        else:
-            self.echo(f"{label} {stage.what(self)}")
+        elif stage.shared(self):
             self.tx.ensure_copy()
-            t0 = time.perf_counter()
-            out = stage.run(self)
-            seconds = time.perf_counter() - t0
-            rec = StageRecord(key=key, seconds=round(seconds, 3), result=out.result,
-                              files={rel: file_digest(self.work / rel) for rel in out.files},
-                              note=out.note, finished=time.strftime("%Y-%m-%d %H:%M:%S"))
-            self.ran.append(stage.name)
-            self.echo(f"{'':<{len(label)}} {out.note} ({seconds:.1f} s)")
+            with self.stage_cache.lock(stage.name, key):
+                rec = None if self.tx.force else self.stage_cache.load(stage, key, self.work)
+                if rec is not None:
+                    self.reused.append(stage.name)
+                    self.echo(f"{label} reused (same inputs in the stage cache): {rec.note}")
+                else:
+                    rec = self._run(label, stage, key)
+                    self.stage_cache.store(stage, rec, self.work)
+        else:
+            self.tx.ensure_copy()
+            rec = self._run(label, stage, key)
         self.records[stage.name] = rec
         self.results[stage.name] = rec.result
+
+    def _run(self, label: str, stage: Stage, key: str) -> StageRecord:
+        self.echo(f"{label} {stage.what(self)}")
+        t0 = time.perf_counter()
+        out = stage.run(self)
+        seconds = time.perf_counter() - t0
+        self.ran.append(stage.name)
+        self.echo(f"{'':<{len(label)}} {out.note} ({seconds:.1f} s)")
+        return StageRecord(key=key, seconds=round(seconds, 3), result=out.result,
+                           files={rel: file_digest(self.work / rel) for rel in out.files},
+                           note=out.note, finished=time.strftime("%Y-%m-%d %H:%M:%S"))
 
     def state(self) -> dict:
         return {"flow_version": FLOW_VERSION, "shiftrnn_version": __version__,
@@ -355,13 +444,18 @@ class _Run:
 
 
 def run_stages(cfg: FlowConfig, stages: Sequence[Stage], *, out_dir, force: bool,
-               progress: bool, echo: Callable[[str], None]) -> _Run:
+               progress: bool, echo: Callable[[str], None],
+               stage_cache: StageCache | None = None) -> _Run:
     """Run ``stages`` in order into ``out_dir/cfg.name`` as one transaction.
+
+    ``stage_cache`` (default :meth:`StageCache.default`) keeps the shared stages' results for
+    other folders; ``force`` runs them again too.
 
     Returns
     -------
     _Run
-        ``results`` and ``records`` by stage name, ``ran`` and ``skipped``.
+        ``results`` and ``records`` by stage name; ``ran``, ``reused`` (from the stage cache)
+        and ``skipped`` (unchanged in the folder).
 
     Raises
     ------
@@ -372,7 +466,8 @@ def run_stages(cfg: FlowConfig, stages: Sequence[Stage], *, out_dir, force: bool
     old = tx.previous_state()
     tx.remove_stale_copies()
     echo(f"shiftrnn flow {cfg.name}: {cfg.source} -> {tx.folder}")
-    run = _Run(cfg, tx, old, progress=progress, echo=echo, total=len(stages))
+    run = _Run(cfg, tx, old, progress=progress, echo=echo, total=len(stages),
+               stage_cache=stage_cache or StageCache.default())
     try:
         for index, stage in enumerate(stages, 1):
             run.stage(index, stage)

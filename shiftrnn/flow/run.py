@@ -19,6 +19,8 @@ from .stages.report import report_inputs
 
 __all__ = ["FlowResult", "run_flow"]
 
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
 
 @dataclass(frozen=True)
 class FlowResult:
@@ -32,8 +34,9 @@ class FlowResult:
     inputs : ReportInputs
         Every stage's result before the report (``inputs.quantize.golden_int``, ...).
     report : ReportResult
-    ran, skipped : tuple of str
-        Stages that ran / were skipped as unchanged.
+    ran, reused, skipped : tuple of str
+        Stages that ran / were taken from the cross-folder stage cache (same inputs, e.g. a
+        sweep point with the same training) / were skipped as unchanged in the folder.
     seconds : float
         Wall-clock time of the run.
     """
@@ -43,6 +46,7 @@ class FlowResult:
     inputs: ReportInputs
     report: ReportResult
     ran: tuple[str, ...]
+    reused: tuple[str, ...]
     skipped: tuple[str, ...]
     seconds: float
 
@@ -56,8 +60,10 @@ class FlowResult:
 
     def summary(self) -> str:
         """The one-screen summary printed at the end of a run."""
-        return "\n".join(summary_lines(self.inputs, self.folder, list(self.ran),
-                                       list(self.skipped), self.seconds))
+        done = [s for s in STAGE_NAMES if s in self.ran or s in self.reused]
+        ran = [s if s in self.ran else f"{s} (from the stage cache)" for s in done]
+        return "\n".join(summary_lines(self.inputs, self.folder, ran, list(self.skipped),
+                                       self.seconds))
 
 
 def run_flow(cfg: FlowConfig, *, out_dir="rtl_out", force: bool = False, progress: bool = True,
@@ -91,5 +97,5 @@ def run_flow(cfg: FlowConfig, *, out_dir="rtl_out", force: bool = False, progres
     t0 = time.perf_counter()
     run = run_stages(cfg, STAGES, out_dir=out_dir, force=force, progress=progress, echo=echo)
     return FlowResult(cfg.name, Path(out_dir) / cfg.name, report_inputs(run),
-                      run.results["report"], tuple(run.ran), tuple(run.skipped),
-                      time.perf_counter() - t0)
+                      run.results["report"], tuple(run.ran), tuple(run.reused),
+                      tuple(run.skipped), time.perf_counter() - t0)

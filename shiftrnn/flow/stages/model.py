@@ -154,6 +154,11 @@ class ModelStage(StageBase):
                             "(relative to the config file)")
         return {"model": cfg.section("model"), "file": file_sha256(p)}
 
+    def shared(self, ctx: RunContext) -> bool:
+        """A trained network is kept for other folders with the same model and training keys
+        (sweep points that differ in hardware keys train once); reading a file is cheap."""
+        return ctx.cfg.model.source == "train"
+
     def run(self, ctx: RunContext) -> StageOutput:
         cfg = ctx.cfg
         if cfg.model.source == "train":
