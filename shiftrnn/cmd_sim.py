@@ -10,6 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.icarus import STANDARDS
+from sim.verify import SIMULATORS
+from sim.waves import WAVE_MODES
+
 from .cli import CliError
 from .options import add_data_options, eval_data_from_args, positive, probability
 
@@ -42,9 +46,16 @@ def register(subparsers) -> None:
                    help="probability of idle cycles before an input beat (default 0.3)")
     p.add_argument("--backpressure", type=probability, default=0.3, metavar="P",
                    help="probability of ready low in a cycle (default 0.3)")
-    p.add_argument("--waves", action="store_true",
-                   help="write a VCD waveform into the design folder (<design>.vcd; the flow "
-                        "writes one unless [verify] waves = false)")
+    p.add_argument("--waves", nargs="?", const="debug", default="none", choices=WAVE_MODES,
+                   help="write a VCD waveform into the design folder (<design>.vcd): 'debug' "
+                        "(the default of a bare --waves) records the ports, the control state "
+                        "and the recurrent state, 'full' every signal (large); the flow writes "
+                        "a debug one unless [verify] waves = false")
+    p.add_argument("--simulator", choices=SIMULATORS, default="verilator",
+                   help="simulator of the bench (default verilator; icarus needs iverilog)")
+    p.add_argument("--standard", choices=tuple(STANDARDS),
+                   help="Icarus only: compile as Verilog-2005 (default) or SystemVerilog 2012 "
+                        "(what cocotb's Icarus runner uses by default)")
     p.set_defaults(func=_verify)
 
     p = subparsers.add_parser(
@@ -85,9 +96,11 @@ def _run(fn, *a, **kw):
 def _verify(args) -> int:
     import sim
 
+    if args.standard and args.simulator != "icarus":
+        raise CliError(f"--standard {args.standard} applies to --simulator icarus only")
     res = _run(sim.verify, args.design, sequences=args.sequences, length=args.length,
                seed=args.seed, idle_prob=args.idle, backpressure=args.backpressure,
-               waves=args.waves)
+               waves=args.waves, simulator=args.simulator, standard=args.standard)
     print(res.summary())
     if not res.passed and res.log:
         print(f"log: {res.log}")

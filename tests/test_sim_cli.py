@@ -56,6 +56,12 @@ def test_verify_missing_design(tmp_path, capsys):
     assert "no such design folder" in capsys.readouterr().err
 
 
+def test_verify_standard_needs_icarus(runsum, capsys):
+    rc = main(["verify", str(runsum), "--standard", "2012"])
+    assert rc == 2
+    assert "--standard 2012 applies to --simulator icarus only" in capsys.readouterr().err
+
+
 def test_simulate_inputs_and_out(runsum, tmp_path, capsys):
     x = np.random.default_rng(0).uniform(-2.5, 2.5, size=(5, 9, 3))
     np.save(tmp_path / "x.npy", x)
