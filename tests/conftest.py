@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,3 +79,29 @@ def dask_cluster(tmp_path_factory):
     finally:
         for p in reversed(procs):
             _stop(p)
+
+
+class Background:
+    """Run ``fn()`` in a thread while the test does something to it (kills a worker, say)."""
+
+    def __init__(self, fn) -> None:
+        self._out: dict = {}
+        self._thread = threading.Thread(target=self._run, args=(fn,))
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            self._out["value"] = fn()
+        except BaseException as e:  # raised again by result(), in the test's thread
+            self._out["error"] = e
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def result(self, timeout: float = 600):
+        """Wait for ``fn`` and return its value (or raise its error)."""
+        self._thread.join(timeout=timeout)
+        assert not self._thread.is_alive(), f"still running after {timeout} s"
+        if "error" in self._out:
+            raise self._out["error"]
+        return self._out["value"]

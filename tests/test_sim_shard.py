@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
+from conftest import Background
 
 import golden
 import hw
@@ -115,21 +115,12 @@ def _our_harnesses(worker_commands: list[int]) -> list[psutil.Process]:
 def test_killed_worker_shard_is_retried(lm, dask_cluster):
     """SIGKILL the worker process running a shard's harness; Dask runs the shard again."""
     address, worker_commands = dask_cluster
-    x = tokens(lm, 24, 400, seed=5)  # 8 shards of about 0.05-0.5 s each on this machine
+    x = tokens(lm, 24, 3000, seed=5)  # 8 shards of about 0.4-4 s each: long enough to catch
     one = sim.simulate(lm, x)
-    result: dict = {}
-
-    def run() -> None:
-        try:
-            result["res"] = sim.simulate(lm, x, scheduler=address, workers=4)
-        except BaseException as e:  # reported by the main thread
-            result["error"] = e
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    job = Background(lambda: sim.simulate(lm, x, scheduler=address, workers=4))
     killed = None
     deadline = time.monotonic() + 300
-    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+    while killed is None and job.alive() and time.monotonic() < deadline:
         for h in _our_harnesses(worker_commands):
             with contextlib.suppress(psutil.NoSuchProcess):
                 worker, work = h.parent(), Path(h.cmdline()[1]).parent
@@ -140,11 +131,8 @@ def test_killed_worker_shard_is_retried(lm, dask_cluster):
                 killed = worker.pid
                 break
         time.sleep(0.005)
-    thread.join(timeout=600)
-    assert not thread.is_alive()
-    assert "error" not in result, result.get("error")
+    many = job.result()
     assert killed is not None, "no shard was caught running"
-    many = result["res"]
     assert many.shards == 8
     assert_same_run(one, many)
 

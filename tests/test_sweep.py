@@ -14,13 +14,13 @@ import contextlib
 import json
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
+from conftest import Background
 
 import golden
 import shiftrnn.flow.sweep.run as sweep_run
@@ -241,21 +241,12 @@ def _flow_process(out: Path, workers: list[int]) -> psutil.Process | None:
 def test_killed_worker_point_is_rerun_and_the_table_is_complete(files, dask_cluster, tmp_path):
     address, worker_commands = dask_cluster
     out = tmp_path / "killed"
-    result: dict = {}
-
-    def run() -> None:
-        try:
-            result["res"] = run_sweep(load_sweep(files), out=out,
-                                      cluster=Cluster(scheduler=address), progress=False,
-                                      echo=lambda s: None)
-        except BaseException as e:  # reported by the main thread
-            result["error"] = e
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    job = Background(lambda: run_sweep(load_sweep(files), out=out,
+                                       cluster=Cluster(scheduler=address), progress=False,
+                                       echo=lambda s: None))
     killed = None
     deadline = time.monotonic() + 300
-    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+    while killed is None and job.alive() and time.monotonic() < deadline:
         proc = _flow_process(out, worker_commands)
         if proc is not None:
             with contextlib.suppress(psutil.NoSuchProcess):
@@ -266,11 +257,8 @@ def test_killed_worker_point_is_rerun_and_the_table_is_complete(files, dask_clus
                         t.kill()
                 killed = proc.pid
         time.sleep(0.05)
-    thread.join(timeout=600)
-    assert not thread.is_alive()
-    assert "error" not in result, result.get("error")
+    rows = job.result().rows
     assert killed is not None, "no point was caught running"
-    rows = result["res"].rows
     assert [r["status"] for r in rows] == ["ok"] * 4, [r["error"] for r in rows]
     assert read_rows(out) == list(rows)
     assert not list((out / POINTS_DIR).glob(f"*/.tiny.run-{killed}"))  # cleaned by the rerun
