@@ -10,8 +10,9 @@ workers, over a sweep file this benchmark writes: a tiny base flow configuration
 bench, 512 timesteps on the fast path, ice40 synthesis, no place and route) and a grid of
 weight methods x lanes 1 and 2: ``--points`` points (8: 4 methods x 2 lanes). The two points of
 a method share their training through the cross-folder stage cache (one trains, the other takes
-it from the cache); everything else (Verilog, two Verilator builds, yosys) is each point's own,
-so the points are independent work. The reference is the same points' flows run by hand, one
+it from the cache), and all points share Verilator's run-time objects (compiled once per cache by
+the first builds); everything else (Verilog, two Verilator builds, yosys) is each point's own, so
+the points are independent work. The reference is the same points' flows run by hand, one
 after the other in this process with ``run_flow`` (the flow modules imported before timing; the
 sweep's workers import them on their own, part of its overhead). Every run starts cold: a fresh
 ``$SHIFTRNN_CACHE`` folder (stage cache, Verilator builds, yosys results) and a fresh output
@@ -201,8 +202,9 @@ def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, hidden: in
           "cocotb bench, 512 timesteps on the fast path, ice40 synthesis; every run cold "
           "(fresh cache and output folder)")
     shared = [p for p in names if "model" not in runs["Dask, 1 worker"].ran[p]]
-    print(f"shared: the training of each method (points {', '.join(shared)} took it from the "
-          "stage cache); nothing else")
+    print(f"shared between points: the training of each method (points {', '.join(shared)} "
+          "took it from the stage cache) and Verilator's run-time objects (compiled once per "
+          "cache, for the first cocotb and fast-path builds); nothing else")
     print(machine_line(load0, load1, rounds) + "\n")
     print("| run | points | wall s | wall s per point | points' own s | points at once | "
           "vs by hand | vs 1 worker |")
