@@ -151,6 +151,7 @@ def cold_start(work: Path, label: str):
 
 
 def figures_of(row: dict) -> dict:
+    """What a point's row measured (BPC, cycles, LUTs, energy), without :data:`NOT_FIGURES`."""
     return {k: v for k, v in row.items() if k not in NOT_FIGURES}
 
 
@@ -194,6 +195,7 @@ def differences(runs: dict[str, SweepRun]) -> list[str]:
 
 
 def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, hidden: int) -> None:
+    """The sweep half's setup lines, markdown table, speed-up, overhead and figures check."""
     hand, one = runs["by hand"].wall, runs["Dask, 1 worker"].wall
     n = len(runs["by hand"].rows)
     names = list(runs["by hand"].rows)
@@ -244,6 +246,7 @@ def sweep_half(args) -> None:
 
 # ============================================================================== the sim half
 def same_run(a: sim.SimResult, b: sim.SimResult) -> bool:
+    """Outputs, cycles, toggles, handshake cycles and BPC all equal."""
     return bool(np.array_equal(a.outputs, b.outputs) and a.cycles == b.cycles
                 and a.toggles == b.toggles and np.array_equal(a.in_cycles, b.in_cycles)
                 and np.array_equal(a.out_cycles, b.out_cycles) and a.bpc == b.bpc)
@@ -305,6 +308,7 @@ def sim_half(args) -> None:
 
 # ====================================================================================== main
 def parse_args(argv=None) -> argparse.Namespace:
+    """The command line (``--only``, ``--rounds``, and each half's sizes)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=("sweep", "sim"), help="run one half (default: both)")
     p.add_argument("--rounds", type=int, help="rounds, each configuration's fastest kept "
@@ -330,6 +334,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    """Run the chosen halves; print their tables."""
     args = parse_args(argv)
     if args.only in (None, "sweep"):
         print("## Sweep on Dask\n")
