@@ -1,30 +1,49 @@
-"""Scale-out on Dask: sharded whole-dataset RTL simulation on 1 worker vs 2 workers.
+"""Scale-out on Dask: a design-space sweep and a sharded RTL simulation, 1 worker vs 2 workers.
 
-``sim.simulate(design, x, workers=N)`` splits the sequences into shards (two per worker), runs
-each shard's fast-path harness on a worker of an embedded ``distributed.LocalCluster`` (started
-and stopped by the call) and merges the results; it must equal one process's run bit for bit,
-which this benchmark asserts for every run. The time of a run is the whole call, wall clock:
-cluster start and stop, shipping the harness, the shards (each repeats one sequence as
-warm-up), merging, the golden comparison and BPC. The harness is built (cached) before timing.
-Configurations alternate for ``--rounds`` rounds and each keeps its fastest round (the machine is
-shared); the speed-up is 1 worker's time over 2 workers'. One process without Dask is the
-reference. "cores used" is the harness loops' seconds, summed over the shards, over the wall
-time: how many cores the shards actually had (the kernel shares the CPUs fairly between
-sessions, so on a busy machine two workers get no more CPU than one). The load average is
-printed at the start and the end.
+Two halves (``--only sweep`` or ``--only sim``; both by default), each printing a markdown table,
+the machine (cores, platform) and the load average at its start and end. Configurations alternate
+for ``--rounds`` rounds and each keeps its fastest round (the machine is shared).
 
-(The design-space sweep half of this benchmark comes with ``shiftrnn sweep``.)
+**Sweep.** ``run_sweep`` (what ``shiftrnn sweep`` runs) on an embedded LocalCluster of 1 and of 2
+workers, over a sweep file this benchmark writes: a tiny base flow configuration (a GRU of
+``--sweep-hidden`` units trained for a few batches on a generated 8-symbol corpus, a short cocotb
+bench, 512 timesteps on the fast path, ice40 synthesis, no place and route) and a grid of
+weight methods x lanes 1 and 2: ``--points`` points (8: 4 methods x 2 lanes). The two points of
+a method share their training through the cross-folder stage cache (one trains, the other takes
+it from the cache), and all points share Verilator's run-time objects (compiled once per cache by
+the first builds); everything else (Verilog, two Verilator builds, yosys) is each point's own, so
+the points are independent work. The reference is the same points' flows run by hand, one
+after the other in this process with ``run_flow`` (the flow modules imported before timing; the
+sweep's workers import them on their own, part of its overhead). Every run starts cold: a fresh
+``$SHIFTRNN_CACHE`` folder (stage cache, Verilator builds, yosys results) and a fresh output
+folder, so nothing is reused between runs. A run's time is the whole call, wall clock (cluster
+start and stop included). The overhead of the sweep is 1 worker's time over the runs by hand;
+the speed-up is 1 worker's time over 2 workers'. Every point must pass (RTL bit-exact); the
+figures of the runs (BPC, cycles, LUTs) are compared.
 
-Usage: ``.venv/bin/python bench/sweep_scaling.py [--hidden 128 --lanes 8 --sequences 48]``
+**Sharded simulation.** ``sim.simulate(design, x, workers=N)`` splits the sequences into shards
+(two per worker), runs each shard's fast-path harness on a worker of an embedded LocalCluster
+(started and stopped by the call) and merges the results; it must equal one process's run bit
+for bit, which this benchmark asserts for every run. The time of a run is the whole call: cluster
+start and stop, shipping the harness, the shards (each repeats one sequence as warm-up), merging,
+the golden comparison and BPC. The harness is built (cached) before timing. One process without
+Dask is the reference. "cores used" is the harness loops' seconds, summed over the shards, over
+the wall time: how many cores the shards actually had (the kernel shares the CPUs fairly between
+sessions, so on a busy machine two workers get no more CPU than one).
+
+Usage: ``.venv/bin/python bench/sweep_scaling.py [--only sweep|sim] [--points 8] [--rounds N]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import os
 import platform
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,28 +51,228 @@ import numpy as np
 import golden
 import hw
 import sim
+from golden.files import CACHE_ENV
+from shiftrnn.flow import run_flow
+from shiftrnn.flow.points import Cluster
+from shiftrnn.flow.sweep import POINTS_DIR, load_sweep, point_figures, run_sweep
 from sim.harness import fast_build
 
+#: The sweep's lanes values; its methods are the first ``points / 2`` of golden.METHODS.
+LANES = (1, 2)
+#: Modules a flow imports on first use: imported before the runs by hand are timed.
+FLOW_IMPORTS = ("torch", "train.trainer", "train.data", "hw", "sim", "estimate",
+                "shiftrnn.flow.report", "matplotlib.figure")
+#: Row keys that say when, where or how long, not what: left out when runs are compared.
+NOT_FIGURES = ("seconds", "flow_seconds", "ran", "reused", "skipped", "report", "id")
+BASE_TOML = """\
+name = "tiny"
+description = "bench/sweep_scaling.py: a tiny GRU, short training, small verify, ice40 synthesis"
+[model]
+source = "train"
+cell = "gru"
+[train]
+corpus = "corpus.txt"
+hidden = {hidden}
+epochs = 1
+max_batches = 20
+batch = 16
+seq_len = 32
+eval_every = 1
+[data]
+max_timesteps = 512
+[verify]
+sequences = 2
+length = 6
+waves = false
+[estimate]
+targets = ["ice40"]
+devices = []
+baseline = false
+"""
 
+
+def machine_line(load0: tuple, load1: tuple, rounds: int) -> str:
+    """The machine and its load average (1 minute) at the start and end of a half."""
+    return (f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores, load "
+            f"average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; best of {rounds} "
+            f"round{'s' if rounds > 1 else ''}")
+
+
+# ============================================================================ the sweep half
+@dataclass(frozen=True)
+class SweepRun:
+    """One timed run of the sweep's points.
+
+    Attributes
+    ----------
+    wall : float
+        Seconds, wall clock, of the whole run.
+    point_seconds : float
+        The points' own flow times, summed.
+    rows : dict
+        Point name -> its figures (``point_figures``, without :data:`NOT_FIGURES`).
+    ran : dict
+        Point name -> the stages it ran (the others came from the stage cache).
+    """
+
+    wall: float
+    point_seconds: float
+    rows: dict
+    ran: dict
+
+
+def write_sweep_files(folder: Path, points: int, hidden: int) -> Path:
+    """The corpus, the base flow configuration and the sweep file; returns the sweep file."""
+    rng = np.random.default_rng(0)
+    words = ("abc", "bad", "cab", "dace", "face", "bead", "deaf", "fade", "cafe", "be", "a")
+    (folder / "corpus.txt").write_text(" ".join(rng.choice(words, size=6000)) + "\n")
+    (folder / "base.toml").write_text(BASE_TOML.format(hidden=hidden))
+    methods = ", ".join(f'"{m}"' for m in golden.METHODS[:points // len(LANES)])
+    (folder / "sweep.toml").write_text(
+        f'base = "base.toml"\nname = "bench"\n[grid]\n"model.method" = [{methods}]\n'
+        f'"hardware.lanes" = [{", ".join(map(str, LANES))}]\n')
+    return folder / "sweep.toml"
+
+
+@contextlib.contextmanager
+def cold_start(work: Path, label: str):
+    """A fresh ``$SHIFTRNN_CACHE`` (inherited by the Dask workers started inside) and a fresh
+    output folder, which is yielded; the variable is restored on exit."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=work))
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder / "cache")
+    try:
+        yield folder / "out"
+    finally:
+        if before is None:
+            os.environ.pop(CACHE_ENV)
+        else:
+            os.environ[CACHE_ENV] = before
+
+
+def figures_of(row: dict) -> dict:
+    """What a point's row measured (BPC, cycles, LUTs, energy), without :data:`NOT_FIGURES`."""
+    return {k: v for k, v in row.items() if k not in NOT_FIGURES}
+
+
+def sweep_on_dask(sweep_file: Path, work: Path, workers: int) -> SweepRun:
+    """The sweep on an embedded LocalCluster of ``workers`` workers, cold."""
+    with cold_start(work, f"dask{workers}") as out:
+        t0 = time.perf_counter()
+        res = run_sweep(load_sweep(sweep_file), out=out, cluster=Cluster(workers=workers),
+                        progress=False, echo=lambda line: None)
+        wall = time.perf_counter() - t0
+    assert not res.failed, [(r["name"], r["error"]) for r in res.failed]
+    return SweepRun(wall, sum(r["flow_seconds"] for r in res.rows),
+                    {r["name"]: figures_of(r) for r in res.rows},
+                    {r["name"]: r["ran"] for r in res.rows})
+
+
+def sweep_by_hand(sweep_file: Path, work: Path) -> SweepRun:
+    """The same points' flows one after the other in this process (``run_flow``), cold."""
+    with cold_start(work, "by-hand") as out:
+        t0 = time.perf_counter()
+        sweep = load_sweep(sweep_file)
+        results = {p.name: run_flow(p.config, out_dir=out / POINTS_DIR / p.name,
+                                    progress=False, echo=lambda line: None)
+                   for p in sweep.points}
+        wall = time.perf_counter() - t0
+    rows = {name: figures_of(point_figures(r)) for name, r in results.items()}
+    return SweepRun(wall, sum(r.seconds for r in results.values()), rows,
+                    {name: list(r.ran) for name, r in results.items()})
+
+
+def differences(runs: dict[str, SweepRun]) -> list[str]:
+    """Point figures that differ between the runs (one line each)."""
+    (ref_name, ref), *others = runs.items()
+    out = []
+    for name, run in others:
+        for point, row in ref.rows.items():
+            bad = sorted(k for k in row if row[k] != run.rows[point].get(k))
+            if bad:
+                out.append(f"{point}: {name} differs from {ref_name} in {', '.join(bad)}")
+    return out
+
+
+def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, hidden: int) -> None:
+    """The sweep half's setup lines, markdown table, speed-up, overhead and figures check."""
+    hand, one = runs["by hand"].wall, runs["Dask, 1 worker"].wall
+    n = len(runs["by hand"].rows)
+    names = list(runs["by hand"].rows)
+    print(f"sweep: {n} points = {len(names) // len(LANES)} methods x lanes "
+          f"{', '.join(map(str, LANES))}; GRU hidden {hidden} trained on an 8-symbol corpus, "
+          "cocotb bench, 512 timesteps on the fast path, ice40 synthesis; every run cold "
+          "(fresh cache and output folder)")
+    shared = [p for p in names if "model" not in runs["Dask, 1 worker"].ran[p]]
+    print(f"shared between points: the training of each method (points {', '.join(shared)} "
+          "took it from the stage cache) and Verilator's run-time objects (compiled once per "
+          "cache, for the first cocotb and fast-path builds); nothing else")
+    print(machine_line(load0, load1, rounds) + "\n")
+    print("| run | points | wall s | wall s per point | points' own s | points at once | "
+          "vs by hand | vs 1 worker |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, run in runs.items():
+        print(f"| {name} | {n} | {run.wall:.1f} | {run.wall / n:.1f} | {run.point_seconds:.1f} "
+              f"| {run.point_seconds / run.wall:.2f} | {run.wall / hand:.3f} | "
+              f"{one / run.wall:.2f}x |")
+    print(f"\nspeed-up, 2 workers over 1: {one / runs['Dask, 2 workers'].wall:.2f}x; overhead of "
+          f"the sweep on 1 worker over the runs by hand: {100 * (one - hand) / hand:+.1f}% "
+          f"({(one - hand) / n:+.2f} s per point; outside the points' flows: "
+          f"{one - runs['Dask, 1 worker'].point_seconds:.1f} s)")
+    diff = differences(runs)
+    print("figures (BPC, cycles, LUTs, energy) of every point: "
+          + ("the same in every run" if not diff else "DIFFER: " + "; ".join(diff)))
+
+
+def sweep_half(args) -> None:
+    """Time the sweep by hand, on 1 worker and on 2 workers; print the table."""
+    for name in FLOW_IMPORTS:
+        importlib.import_module(name)
+    work = Path(tempfile.mkdtemp(prefix="sweep_scaling-sweep-"))
+    sweep_file = write_sweep_files(work, args.points, args.sweep_hidden)
+    rounds = args.rounds or 1
+    load0 = os.getloadavg()
+    best: dict[str, SweepRun] = {}
+    for _ in range(rounds):
+        for name, run in (("by hand", lambda: sweep_by_hand(sweep_file, work)),
+                          ("Dask, 1 worker", lambda: sweep_on_dask(sweep_file, work, 1)),
+                          ("Dask, 2 workers", lambda: sweep_on_dask(sweep_file, work, 2))):
+            res = run()
+            if name not in best or res.wall < best[name].wall:
+                best[name] = res
+    print_sweep(best, load0, os.getloadavg(), rounds, args.sweep_hidden)
+    print(f"(sweep files and every run's folder: {work})")
+
+
+# ============================================================================== the sim half
 def same_run(a: sim.SimResult, b: sim.SimResult) -> bool:
+    """Outputs, cycles, toggles, handshake cycles and BPC all equal."""
     return bool(np.array_equal(a.outputs, b.outputs) and a.cycles == b.cycles
                 and a.toggles == b.toggles and np.array_equal(a.in_cycles, b.in_cycles)
                 and np.array_equal(a.out_cycles, b.out_cycles) and a.bpc == b.bpc)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cell", default="gru", choices=("rnn", "gru", "lstm"))
-    p.add_argument("--method", default="ternary")
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--vocab", type=int, default=50)
-    p.add_argument("--lanes", type=int, default=8)
-    p.add_argument("--sequences", type=int, default=48)
-    p.add_argument("--length", type=int, default=256)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+def time_shards(design: sim.Design, x: np.ndarray, rounds: int
+                ) -> tuple[float, sim.SimResult, dict[int, tuple[float, sim.SimResult]]]:
+    """One process (the reference), then 1 and 2 workers alternating; each one's fastest."""
+    t0 = time.perf_counter()
+    ref = sim.simulate(design, x)
+    ref_s = time.perf_counter() - t0
+    assert ref.golden_equal and ref.timing_ok, ref.message
+    best: dict[int, tuple[float, sim.SimResult]] = {}
+    for _ in range(rounds):
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            res = sim.simulate(design, x, workers=workers)
+            wall = time.perf_counter() - t0
+            assert same_run(ref, res) and res.toggles_exact, f"{workers} worker(s) differ"
+            if workers not in best or wall < best[workers][0]:
+                best[workers] = (wall, res)
+    return ref_s, ref, best
 
+
+def sim_half(args) -> None:
+    """Time sharded simulation on 1 and 2 workers against one process; print the table."""
     model = golden.Model.random(args.cell, args.method, args.vocab, args.hidden,
                                 output_size=args.vocab, input_kind="token", seed=args.seed)
     work = Path(tempfile.mkdtemp(prefix="sweep_scaling-"))
@@ -63,21 +282,9 @@ def main(argv=None) -> int:
     build_s = time.perf_counter() - t0
     x = np.random.default_rng(args.seed).integers(0, args.vocab,
                                                   size=(args.sequences, args.length))
+    rounds = args.rounds or 2
     load0 = os.getloadavg()
-
-    t0 = time.perf_counter()
-    ref = sim.simulate(design, x)
-    ref_s = time.perf_counter() - t0
-    assert ref.golden_equal and ref.timing_ok, ref.message
-    best: dict[int, tuple[float, sim.SimResult]] = {}
-    for _ in range(max(1, args.rounds)):
-        for workers in (1, 2):
-            t0 = time.perf_counter()
-            res = sim.simulate(design, x, workers=workers)
-            wall = time.perf_counter() - t0
-            assert same_run(ref, res) and res.toggles_exact, f"{workers} worker(s) differ"
-            if workers not in best or wall < best[workers][0]:
-                best[workers] = (wall, res)
+    ref_s, ref, best = time_shards(design, x, rounds)
     load1 = os.getloadavg()
 
     n = x.size
@@ -86,9 +293,7 @@ def main(argv=None) -> int:
           f"build {build_s:.1f} s (0 if cached)")
     print(f"data: {args.sequences} sequences of {args.length} tokens = {n:,} timesteps, "
           f"{ref.cycles:,} cycles")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average "
-          f"{load0[0]:.1f} at the start, {load1[0]:.1f} at the end; best of "
-          f"{max(1, args.rounds)} rounds\n")
+    print(machine_line(load0, load1, rounds) + "\n")
     print("| run | shards | wall s | timesteps/s | cycles/s | cores used | vs 1 worker |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     rows = [("one process, no Dask", ref_s, ref)] + [
@@ -99,6 +304,46 @@ def main(argv=None) -> int:
               f"{best[1][0] / wall:.2f}x |")
     print(f"\nspeed-up, 2 workers over 1: {best[1][0] / best[2][0]:.2f}x; every run equal to "
           f"the one-process run (outputs, cycles, toggles, BPC {ref.bpc:.4f})")
+
+
+# ====================================================================================== main
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line (``--only``, ``--rounds``, and each half's sizes)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=("sweep", "sim"), help="run one half (default: both)")
+    p.add_argument("--rounds", type=int, help="rounds, each configuration's fastest kept "
+                   "(default: 1 for the sweep, 2 for the simulation)")
+    sweep = p.add_argument_group("sweep half")
+    sweep.add_argument("--points", type=int, default=8, choices=(2, 4, 6, 8),
+                       help="sweep points: methods x lanes 1 and 2")
+    sweep.add_argument("--sweep-hidden", type=int, default=8, help="hidden units of the "
+                       "sweep's GRU")
+    shard = p.add_argument_group("sharded simulation half")
+    shard.add_argument("--cell", default="gru", choices=("rnn", "gru", "lstm"))
+    shard.add_argument("--method", default="ternary")
+    shard.add_argument("--hidden", type=int, default=128)
+    shard.add_argument("--vocab", type=int, default=50)
+    shard.add_argument("--lanes", type=int, default=8)
+    shard.add_argument("--sequences", type=int, default=48)
+    shard.add_argument("--length", type=int, default=256)
+    shard.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.rounds is not None and args.rounds < 1:
+        p.error("--rounds must be >= 1")
+    return args
+
+
+def main(argv=None) -> int:
+    """Run the chosen halves; print their tables."""
+    args = parse_args(argv)
+    if args.only in (None, "sweep"):
+        print("## Sweep on Dask\n")
+        sweep_half(args)
+    if args.only in (None, "sim"):
+        if args.only is None:
+            print()
+        print("## Sharded simulation on Dask\n")
+        sim_half(args)
     return 0
 
 
