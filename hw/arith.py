@@ -67,15 +67,22 @@ def clamp(m: Module, v: Value, lo: int, hi: int, shape) -> Value:
     return sat.as_signed() if shape.signed else sat
 
 
-def narrow(m: Module, v: Value, from_frac: int, fmt: Fixed) -> Value:
-    """Round half up by ``from_frac - fmt.frac`` bits (arithmetic shift), then saturate."""
+def narrow(m: Module, v: Value, from_frac: int, fmt: Fixed, *, rounded: bool = False,
+           lo: int | None = None, hi: int | None = None) -> Value:
+    """Round half up by ``from_frac - fmt.frac`` bits (arithmetic shift), then saturate to the
+    format, or to ``[lo, hi]`` within it (golden's ``narrow_clip``, one saturation).
+
+    ``rounded``: ``v`` already holds the rounding half (added with a constant upstream).
+    """
     v = Value.cast(v)
     k = from_frac - fmt.frac
     if k > 0:
-        v = (v + (1 << (k - 1))) >> k
+        v = (v if rounded else v + (1 << (k - 1))) >> k
     elif k < 0:
         v = v << -k
-    return wire(m, clamp(m, v, fmt.min_int, fmt.max_int, fmt_shape(fmt)), "narrow")
+    lo = fmt.min_int if lo is None else max(lo, fmt.min_int)
+    hi = fmt.max_int if hi is None else min(hi, fmt.max_int)
+    return wire(m, clamp(m, v, lo, hi, fmt_shape(fmt)), "narrow")
 
 
 def const_mul(m: Module, v: Value, c: int, *, use_mul: bool = False) -> Value:
@@ -117,28 +124,26 @@ def nonlinearity(m: Module, nl: Nonlinearity, fn: str, x: Value, fin: Fixed,
         idx = u >> (width - bits) if width >= bits else u << (bits - width)
         table = nl.lut_table_int(fn, fout)
         return wire(m, Array(Const(int(t), fmt_shape(fout)) for t in table)[idx[:bits]], "lut")
-    if kind == "hard":
-        if fn == "sigmoid":
-            y, yf = x + (2 << fin.frac), fin.frac + 2
-        else:
-            y, yf = x, fin.frac
-    else:  # plan
-        f = fin.frac
-        xs = wire(m, (x << 1) if fn == "tanh" else x, "plan_x")
-        a = wire(m, Mux(xs < 0, -xs, xs), "plan_abs")
-        one = 1 << f
-        s = Mux(
-            a >= 5 * one,
-            32 * one,
-            Mux((a << 3) >= 19 * one, a + 27 * one,
-                Mux(a >= one, (a << 2) + 20 * one, (a << 3) + 16 * one)),
-        )
-        s = wire(m, s, "plan_s")
-        y, yf = Mux(xs < 0, 32 * one - s, s), f + 5
-        if fn == "tanh":
-            y, yf = y - (1 << (yf - 1)), yf - 1
-    out = narrow(m, y, yf, fout)
     one_out = 1 << fout.frac
-    lo = 0 if fn == "sigmoid" else -one_out
-    return wire(m, clamp(m, out, max(lo, fout.min_int), min(one_out, fout.max_int),
-                         fmt_shape(fout)), f"{fn}")
+    lo, hi = (0 if fn == "sigmoid" else -one_out), one_out
+    if kind == "hard":
+        yf = fin.frac + 2 if fn == "sigmoid" else fin.frac
+        k = yf - fout.frac  # one constant adds the offset 1/2 and the rounding half
+        offset = (2 << fin.frac if fn == "sigmoid" else 0) + ((1 << (k - 1)) if k > 0 else 0)
+        y = x + offset if offset else x
+        return wire(m, narrow(m, y, yf, fout, rounded=True, lo=lo, hi=hi), fn)
+    f = fin.frac  # plan
+    xs = wire(m, (x << 1) if fn == "tanh" else x, "plan_x")
+    a = wire(m, Mux(xs < 0, -xs, xs), "plan_abs")
+    one = 1 << f
+    s = Mux(
+        a >= 5 * one,
+        32 * one,
+        Mux((a << 3) >= 19 * one, a + 27 * one,
+            Mux(a >= one, (a << 2) + 20 * one, (a << 3) + 16 * one)),
+    )
+    s = wire(m, s, "plan_s")
+    y, yf = Mux(xs < 0, 32 * one - s, s), f + 5
+    if fn == "tanh":
+        y, yf = y - (1 << (yf - 1)), yf - 1
+    return wire(m, narrow(m, y, yf, fout, lo=lo, hi=hi), fn)

@@ -44,8 +44,9 @@ class AxiTop(wiring.Component):
 
     @silence_on_error
     def __init__(self, *, model: Model, lanes: int | None = None, unrolled: bool = False,
-                 datapath: str = "shiftadd"):
-        self.core = RecurrentCore(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+                 datapath: str = "shiftadd", skip: bool = True):
+        self.core = RecurrentCore(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath,
+                                  skip=skip)
         win = self.core.in_layout.size - 2
         wout = self.core.out_layout.size - 2
         super().__init__({
@@ -78,9 +79,9 @@ class AxiTop(wiring.Component):
 
 
 def build_top(model: Model, *, lanes: int | None = None, unrolled: bool = False,
-              datapath: str = "shiftadd") -> AxiTop:
+              datapath: str = "shiftadd", skip: bool = True) -> AxiTop:
     """The elaboratable top for a model (for Amaranth simulation or custom flows)."""
-    return AxiTop(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+    return AxiTop(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath, skip=skip)
 
 
 def _module_name(name: str) -> str:
@@ -91,8 +92,12 @@ def _module_name(name: str) -> str:
 
 
 def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool = False,
-             datapath: str = "shiftadd", name: str | None = None, force: bool = False) -> Path:
+             datapath: str = "shiftadd", name: str | None = None, force: bool = False,
+             skip: bool = True) -> Path:
     """Write ``<name>.v``, ``manifest.json`` and ``model.npz`` into ``out_dir``.
+
+    ``skip=False`` keeps every weight (zeros too) in the folded weight ROMs: the dense design,
+    for comparison.
 
     Refuses to touch an existing design folder unless ``force``; the folder is written in a
     temporary sibling and renamed into place, so a failure leaves the earlier design intact.
@@ -104,7 +109,7 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
     if out_dir.exists() and not force:
         raise FileExistsError(f"{out_dir} exists; pass --force to overwrite it")
     t0 = time.perf_counter()
-    top = build_top(model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+    top = build_top(model, lanes=lanes, unrolled=unrolled, datapath=datapath, skip=skip)
     modname = _module_name(name)
     text = verilog.convert(top, name=modname, emit_src=False, strip_internal_attrs=True)
     elapsed = time.perf_counter() - t0
@@ -129,6 +134,7 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
             "lanes": core.lanes,
             "unrolled": unrolled,
             "datapath": datapath,
+            "skip_zeros": core.skip,
             "nonlinearity": model.nonlinearity.describe(),
         },
         "formats": {k: v.to_dict() for k, v in model.formats.items()},
@@ -144,6 +150,7 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
         "latency": tm.latency,
         "cycle_phases": tm.phases,
         "cycle_formula": tm.formula,
+        "memories": core.memories(),
         "generation_seconds": round(elapsed, 3),
         "verilog_bytes": len(text.encode()),
     }
