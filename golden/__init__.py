@@ -1,5 +1,6 @@
 """golden: the numpy, bit-accurate integer spec of shiftrnn. Imports nothing else of ours."""
 
+from .errors import ShiftrnnError
 from .fixed import Fixed, bits_signed, bits_unsigned, narrow, saturate
 from .model import (
     CELLS,
@@ -20,7 +21,7 @@ from .quantize import METHODS, QuantMatrix, csd_digits, csd_round, encode, gloro
 
 __all__ = [
     "CELLS", "DEFAULT_FORMATS", "GATES", "KINDS", "METHODS", "Bias", "Fixed", "Head", "Layer",
-    "Model", "ModelFileError", "Nonlinearity", "QuantMatrix", "RunResult", "atomic_write_bytes",
-    "bits_signed", "bits_unsigned", "csd_digits", "csd_round", "encode", "glorot_bound", "load",
-    "matvec_bound", "narrow", "quantize", "saturate",
+    "Model", "ModelFileError", "Nonlinearity", "QuantMatrix", "RunResult", "ShiftrnnError",
+    "atomic_write_bytes", "bits_signed", "bits_unsigned", "csd_digits", "csd_round", "encode",
+    "glorot_bound", "load", "matvec_bound", "narrow", "quantize", "saturate",
 ]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ShiftrnnError
 from .model import CELLS, Bias, Model
 
 __all__ = ["StateDictError", "from_state_dict", "load_torch"]
@@ -26,7 +27,7 @@ _RNN_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?
 _HEAD_KEYS = ("head.weight", "head.bias")
 
 
-class StateDictError(ValueError):
+class StateDictError(ShiftrnnError, ValueError):
     """A state dict does not describe the requested network; the message names the key."""
 
 

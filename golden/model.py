@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ShiftrnnError
 from .fixed import Fixed, bits_signed, check_bound, narrow
 from .nonlin import Nonlinearity
 from .quantize import METHODS, QuantMatrix, csd_digits, encode
@@ -67,7 +68,7 @@ FLOAT_EXACT = 1 << 53
 FLOAT32_EXACT = 1 << 24
 
 
-class ModelFileError(ValueError):
+class ModelFileError(ShiftrnnError, ValueError):
     """A model file is missing, damaged, truncated or inconsistent; the message names the field."""
 
 

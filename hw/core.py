@@ -14,13 +14,15 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import Fixed, Model
+from golden import Model
+from golden.manifest import Memory as MemoryRecord
+from golden.manifest import input_fields, output_fields
 
 from .arith import fmt_shape
 from .cell import CellPipeline
 from .codes import CodeFormat, MatrixCodes, StreamLayout, token_table, token_width
 from .head import HeadPipeline
-from .layouts import beat_layout, fields_width, input_fields, output_fields
+from .layouts import beat_layout
 from .mac import FoldedMac, Source, UnrolledMac
 from .params import silence_on_error
 from .state import BankSelect, StateBank
@@ -66,32 +68,31 @@ class RecurrentCore(wiring.Component):
                              datapath=datapath)
         self.in_kind, self.in_fields = input_fields(model)
         self.out_kind, self.out_fields = output_fields(model)
-        self.in_layout = beat_layout(fields_width(self.in_fields))
-        self.out_layout = beat_layout(fields_width(self.out_fields))
+        self.in_layout = beat_layout(max(f.lsb + f.width for f in self.in_fields))
+        self.out_layout = beat_layout(max(f.lsb + f.width for f in self.out_fields))
         super().__init__({
             "i": In(stream.Signature(self.in_layout)),
             "o": Out(stream.Signature(self.out_layout)),
         })
 
-    def memories(self) -> list[dict]:
-        """The weight ROMs of the design: name, depth (words), width (bits), reads per timestep.
-
-        Folded phases have a weight ROM (one read per step) and a token layer a token table (one
-        read per group); unrolled designs have no memories (their weights are wiring).
-        """
+    def memories(self) -> tuple[MemoryRecord, ...]:
+        """The ROMs of the design, as named in the Verilog: depth (words), width (bits), reads
+        per timestep. Folded phases have a weight ROM (one read per step) and a token layer a
+        token table (one read per group); unrolled designs have none (weights are wiring)."""
         if self.unrolled:
-            return []
+            return ()
         out = []
         for p, plan in enumerate(self.timing.plans):
             layout, table = self._layout(p)
             steps = sum(plan.steps)
-            out.append({"name": f"mac{p}.rom", "depth": steps, "width": layout.width,
-                        "reads_per_timestep": steps})
+            mats = "+".join(f"{_matrix(p, self.model)}.{_TENSOR[s.name]}"
+                            for s in self._sources(p) if s.token_bits is None)
+            out.append(MemoryRecord(f"rom_{plan.name}", mats, steps, layout.width, steps))
             if table is not None:
                 words, width = table
-                out.append({"name": f"mac{p}.tokens", "depth": len(words),
-                            "width": width * plan.slots, "reads_per_timestep": len(plan.groups)})
-        return out
+                out.append(MemoryRecord(f"tokens_{plan.name}", f"{_matrix(p, self.model)}.w_ih",
+                                        len(words), width * plan.slots, len(plan.groups)))
+        return tuple(out)
 
     def _layout(self, p: int):
         """The weight ROM layout of folded phase ``p`` and its token table (or None)."""
@@ -117,7 +118,7 @@ class RecurrentCore(wiring.Component):
         if p == 0 and model.input_kind == "token":
             out.append(Source("ih", lay.w_ih.codes, None, None,
                               signed(token_width(lay.w_ih.codes)),
-                              token_bits=self.in_fields[0]["width"]))
+                              token_bits=self.in_fields[0].width))
         else:
             vin = model.layer_input_format(p) if p == 0 else f["h"]
             out.append(Source("ih", lay.w_ih.codes, CodeFormat.of(lay.w_ih.codes,
@@ -134,7 +135,8 @@ class RecurrentCore(wiring.Component):
             regs = unrolled_registers(self.model, p, use_mul=use_mul)
             return UnrolledMac(plan=plan, sources=sources, registers=regs)
         layout, table = self._layout(p)
-        return FoldedMac(plan=plan, layout=layout, sources=sources, token_table=table)
+        return FoldedMac(plan=plan, layout=layout, sources=sources, token_table=table,
+                         name=plan.name)
 
     def _phase(self, m, p: int, engine):
         """The elementwise pipeline and register bank of phase ``p``."""
@@ -160,7 +162,7 @@ class RecurrentCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model, L = self.model, len(self.model.layers)
-        fields = [(fd["lsb"], fmt_shape(Fixed.from_dict(fd["format"]))) for fd in self.in_fields]
+        fields = [(fd.lsb, fmt_shape(fd.fmt)) for fd in self.in_fields]
         m.submodules.input = inp = InputStage(layout=self.in_layout, fields=fields)
         out_fmt = model.formats["out" if model.head is not None else "h"]
         m.submodules.output = out = OutputStage(layout=self.out_layout, n=len(self.out_fields),
@@ -221,3 +223,12 @@ class RecurrentCore(wiring.Component):
                 for r, rd in enumerate(ports):
                     wiring.connect(m, rd, getattr(sel, f"r{r}"))
             wiring.connect(m, bank, *vectors)
+
+
+#: Model tensor of each accumulator name.
+_TENSOR = {"ih": "w_ih", "hh": "w_hh", "o": "w"}
+
+
+def _matrix(p: int, model: Model) -> str:
+    """Model tensor prefix of phase ``p``: ``layer{p}`` or ``head``."""
+    return "head" if p == len(model.layers) else f"layer{p}"

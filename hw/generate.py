@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -15,6 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden import Model
+from golden.manifest import DesignConfig, Manifest, axis_ports
 
 from .core import DATAPATHS, RecurrentCore
 from .params import silence_on_error
@@ -115,51 +115,26 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
     elapsed = time.perf_counter() - t0
     core = top.core
     tm = core.timing
-    manifest = {
-        "design": name,
-        "top": modname,
-        "verilog": f"{name}.v",
-        "lint_waiver": f"{name}.vlt",
-        "model_file": "model.npz",
-        "generator_version": GENERATOR_VERSION,
-        "model_hash": model.hash(),
-        "config": {
-            "cell": model.cell,
-            "method": model.method,
-            "input_kind": model.input_kind,
-            "input_size": model.input_size,
-            "hidden_size": model.hidden_size,
-            "output_size": model.output_size,
-            "layers": len(model.layers),
-            "lanes": core.lanes,
-            "unrolled": unrolled,
-            "datapath": datapath,
-            "skip_zeros": core.skip,
-            "nonlinearity": model.nonlinearity.describe(),
-        },
-        "formats": {k: v.to_dict() for k, v in model.formats.items()},
-        "ports": {
-            "s_axis_tdata": {"width": core.in_layout.size - 2, "kind": core.in_kind,
-                             "fields": core.in_fields},
-            "m_axis_tdata": {"width": core.out_layout.size - 2, "kind": core.out_kind,
-                             "fields": core.out_fields},
-            "s_axis_tuser": "first step of a sequence: state reset",
-            "s_axis_tlast": "last step of a sequence (carried to m_axis_tlast)",
-        },
-        "cycles_per_timestep": tm.cycles_per_timestep,
-        "latency": tm.latency,
-        "cycle_phases": tm.phases,
-        "cycle_formula": tm.formula,
-        "memories": core.memories(),
-        "generation_seconds": round(elapsed, 3),
-        "verilog_bytes": len(text.encode()),
-    }
+    manifest = Manifest(
+        design=name, top=modname, verilog=f"{name}.v", lint_waiver=f"{name}.vlt",
+        model_file="model.npz", generator_version=GENERATOR_VERSION, model_hash=model.hash(),
+        config=DesignConfig(
+            cell=model.cell, method=model.method, input_kind=model.input_kind,
+            input_size=model.input_size, hidden_size=model.hidden_size,
+            output_size=model.output_size, layers=len(model.layers), lanes=core.lanes,
+            unrolled=unrolled, datapath=datapath, nonlinearity=model.nonlinearity.describe(),
+            skip_zeros=core.skip),
+        formats=dict(model.formats), ports=axis_ports(model),
+        cycles_per_timestep=tm.cycles_per_timestep, latency=tm.latency,
+        cycle_phases=dict(tm.phases), cycle_formula=tm.formula,
+        memories=core.memories(), generation_seconds=round(elapsed, 3),
+        verilog_bytes=len(text.encode()))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
         (tmp / f"{name}.v").write_text(text)
         (tmp / f"{name}.vlt").write_text(lint_waiver(f"{name}.v"))
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        manifest.write(tmp)
         model.save(tmp / "model.npz")
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")

@@ -71,8 +71,9 @@ class FoldedMac(wiring.Component):
 
     @silence_on_error
     def __init__(self, *, plan: PhasePlan, layout: StreamLayout, sources: list[Source],
-                 token_table=None):
+                 token_table=None, name: str = "phase"):
         self.plan, self.layout, self.sources, self.token_table = plan, layout, sources, token_table
+        self.name = name  # the ROMs are rom_<name> and tokens_<name>
         self.streamed = [s for s in sources if s.token_bits is None]
         super().__init__(_members(plan, sources, folded=True))
 
@@ -87,7 +88,8 @@ class FoldedMac(wiring.Component):
             m.d.sync += addr.eq(addr + 1)
             with m.If(addr == steps - 1):
                 m.d.sync += issuing.eq(0)
-        m.submodules.rom = rom = Memory(shape=unsigned(lay.width), depth=steps, init=lay.words())
+        rom = Memory(shape=unsigned(lay.width), depth=steps, init=lay.words())
+        m.submodules[f"rom_{self.name}"] = rom
         port = rom.read_port(domain="sync")
         m.d.comb += [port.addr.eq(addr), port.en.eq(issuing)]
         word = Signal(lay.width, name="word", reset_less=True)
@@ -124,8 +126,8 @@ class FoldedMac(wiring.Component):
                "src": src}
         if self.token_table is not None:
             words, width = self.token_table
-            m.submodules.tokens = mem = Memory(shape=unsigned(width * self.plan.slots),
-                                               depth=len(words), init=words)
+            mem = Memory(shape=unsigned(width * self.plan.slots), depth=len(words), init=words)
+            m.submodules[f"tokens_{self.name}"] = mem
             out["token"] = tok = mem.read_port(domain="sync")
             m.d.comb += [tok.addr.eq(Cat(self.token, group)), tok.en.eq(valid & last)]
         return _stage(m, out, "idx", skip=("token",))

@@ -6,9 +6,9 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from golden import Model
+from golden.manifest import axis_ports
 
 from .generate import build_top
-from .layouts import pack, unpack
 
 __all__ = ["run_pysim"]
 
@@ -30,11 +30,12 @@ def run_pysim(model: Model, x: np.ndarray, *, lanes=None, unrolled=False, datapa
         Cycles simulated.
     """
     top = build_top(model, lanes=lanes, unrolled=unrolled, datapath=datapath, skip=skip)
-    core = top.core
+    ports = {p.name: p for p in axis_ports(model)}
+    s_port, m_port = ports["s_axis_tdata"], ports["m_axis_tdata"]
     x = np.asarray(x, dtype=np.int64)
     B, T = x.shape[:2]
     rows = x.reshape(B * T, -1)
-    words = pack(rows, core.in_fields)
+    words = [s_port.pack_int(row) for row in rows]
     outs, stamps = [], []
     total = B * T
     state = {"cycles": 0}
@@ -76,6 +77,6 @@ def run_pysim(model: Model, x: np.ndarray, *, lanes=None, unrolled=False, datapa
             sim.run()
     else:
         sim.run()
-    n = len(core.out_fields)
-    got = np.array(unpack(outs, core.out_fields), dtype=np.int64).reshape(B, T, n)
+    got = np.array([m_port.unpack_int(w) for w in outs], dtype=np.int64)
+    got = got.reshape(B, T, m_port.size)
     return got, np.array(stamps), state["cycles"]

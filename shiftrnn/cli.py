@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from golden.errors import ShiftrnnError
+
 __all__ = ["CliError", "main"]
 
 #: Subcommand modules, in the order their commands appear in ``--help``.
@@ -24,7 +26,7 @@ COMMAND_MODULES = (
 )
 
 
-class CliError(Exception):
+class CliError(ShiftrnnError):
     """A user-facing error: the message names the problem and, where possible, the fix."""
 
 
@@ -51,11 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from golden import ModelFileError
-
     try:
         result = args.func(args)
-    except (CliError, ModelFileError, FileExistsError, FileNotFoundError, ValueError) as e:
+    except (ShiftrnnError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"shiftrnn {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import golden
 import hw
+from golden.manifest import Manifest
 
 from .cli import CliError
 
@@ -27,12 +27,12 @@ def _generate(args: argparse.Namespace) -> int:
                              datapath=args.datapath, name=args.name, force=args.force)
     except FileExistsError:
         raise CliError(f"{out} exists; pass --force to overwrite it") from None
-    man = json.loads((design / "manifest.json").read_text())
-    print(f"wrote {design / man['verilog']} ({man['verilog_bytes']} bytes, top {man['top']}) "
-          f"in {man['generation_seconds']:.2f} s")
-    print(f"  {man['config']['cell']} {man['config']['method']} datapath={args.datapath} "
-          f"lanes={man['config']['lanes']}{' (unrolled)' if args.unrolled else ''}: "
-          f"{man['cycles_per_timestep']} cycles/timestep, latency {man['latency']}")
+    man = Manifest.read(design)
+    print(f"wrote {design / man.verilog} ({man.verilog_bytes} bytes, top {man.top}) "
+          f"in {man.generation_seconds:.2f} s")
+    print(f"  {man.config.cell} {man.config.method} datapath={args.datapath} "
+          f"lanes={man.config.lanes}{' (unrolled)' if args.unrolled else ''}: "
+          f"{man.cycles_per_timestep} cycles/timestep, latency {man.latency}")
     return 0
 
 

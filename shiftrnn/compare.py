@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 import golden
+from golden.manifest import Manifest
 
 __all__ = [
     "COMPARE_SCHEMA",
@@ -103,7 +104,7 @@ def write_json(path: Path, obj, *, force: bool = False) -> Path:
     return path
 
 
-def read_design(design_dir) -> tuple[Path, dict]:
+def read_design(design_dir) -> tuple[Path, Manifest]:
     """Check a generated design folder and return it with its manifest.
 
     Parameters
@@ -115,32 +116,19 @@ def read_design(design_dir) -> tuple[Path, dict]:
     -------
     folder : Path
         The folder.
-    manifest : dict
+    manifest : golden.manifest.Manifest
         Its ``manifest.json``.
 
     Raises
     ------
+    golden.manifest.ManifestError
+        No such folder, or the manifest is missing or malformed.
     FileNotFoundError
-        No such folder, or the manifest, Verilog or model file is missing.
-    ValueError
-        The manifest is not valid JSON or lacks a field.
+        The Verilog or model file is missing.
     """
     d = Path(design_dir)
-    if not d.is_dir():
-        raise FileNotFoundError(f"design folder {d} not found (make one with: shiftrnn generate "
-                                f"MODEL --lanes N --out {d})")
-    mpath = d / "manifest.json"
-    if not mpath.is_file():
-        raise FileNotFoundError(f"{d} has no manifest.json: not a design folder written by "
-                                f"shiftrnn generate")
-    try:
-        man = json.loads(mpath.read_text())
-    except ValueError as e:
-        raise ValueError(f"{mpath}: not valid JSON ({e})") from None
-    missing = [k for k in ("top", "verilog", "cycles_per_timestep", "config") if k not in man]
-    if missing:
-        raise ValueError(f"{mpath}: missing field(s) {missing}")
-    for name in (man["verilog"], man.get("model_file", "model.npz")):
+    man = Manifest.read(d)
+    for name in (man.verilog, man.model_file):
         if not (d / name).is_file():
             raise FileNotFoundError(f"{d / name} not found (regenerate the design folder)")
     return d, man
@@ -293,13 +281,10 @@ def estimate_design(design_dir, target: str = "ice40", device: str | None = None
     if int(length) < 1:
         raise ValueError(f"length must be a positive number of timesteps, got {length}")
     d, man = read_design(design_dir)
-    model = golden.load(d / man.get("model_file", "model.npz"))
-    cfg = man["config"]
-    datapath = cfg.get("datapath", "shiftadd")
-    unrolled = bool(cfg.get("unrolled", False))
-    hwr = _hardware(d / man["verilog"], man["top"], target, device,
-                    int(man["cycles_per_timestep"]), datapath, cache_dir=cache_dir,
-                    progress=progress)
+    model = golden.load(d / man.model_file)
+    datapath, unrolled = man.config.datapath, man.config.unrolled
+    hwr = _hardware(d / man.verilog, man.top, target, device, man.cycles_per_timestep,
+                    datapath, cache_dir=cache_dir, progress=progress)
     own = _energy(model, "shiftadd" if datapath == "shiftadd" else "int8-mult", length,
                   unrolled=unrolled)
     base = {k: _energy(model, k, length) for k in ("int8-mult", "float32")}
@@ -315,11 +300,11 @@ def estimate_design(design_dir, target: str = "ice40", device: str | None = None
         energy["note"] = "a mult-datapath design is priced as the int8-multiplier baseline"
     return {
         "schema": ESTIMATE_SCHEMA,
-        "design": man.get("design", d.name),
+        "design": man.design,
         "design_dir": str(d),
-        "top": man["top"],
+        "top": man.top,
         "model_hash": model.hash(),
-        "config": cfg,
+        "config": dataclasses.asdict(man.config),
         "target": target,
         "device": device,
         "hardware": hwr,
@@ -851,11 +836,11 @@ def compare(model, lanes: int, out_dir, corpus=None, target: str = "ice40",
                 bar.set_description(f"compare: generate {method}")
                 design = hw.generate(mdl, out_dir=out / "rtl" / _design_name(method),
                                      lanes=int(lanes), datapath=datapath, force=True)
-                man = json.loads((design / "manifest.json").read_text())
+                man = Manifest.read(design)
                 bar.update()
                 bar.set_description(f"compare: estimate {method}")
-                h = _hardware(design / man["verilog"], man["top"], target, device,
-                              int(man["cycles_per_timestep"]), datapath, cache_dir=cache_dir,
+                h = _hardware(design / man.verilog, man.top, target, device,
+                              man.cycles_per_timestep, datapath, cache_dir=cache_dir,
                               progress=progress)
                 bar.update(2 if device else 1)
                 s, p = h["synth"], h["pnr"] or {}

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.manifest import Manifest
+
 from . import __version__
 from .cli import CliError
 
@@ -1102,19 +1104,18 @@ class _Run:
             with self.status(f"hw.generate {name}"):
                 d = hw.generate(self.model, out_dir=stage / name, lanes=lanes,
                                 unrolled=hwc["unrolled"], datapath=hwc["datapath"], name=name)
-            man = json.loads((d / "manifest.json").read_text())
-            files = [man["verilog"], man["lint_waiver"], "manifest.json"]
+            man = Manifest.read(d)
+            files = [man.verilog, man.lint_waiver, "manifest.json"]
             for f in files:
                 os.replace(d / f, self.work / f)
-            res = {"top": man["top"], "verilog": man["verilog"], "manifest": "manifest.json",
-                   "cycles_per_timestep": man["cycles_per_timestep"], "latency": man["latency"],
-                   "cycle_formula": man["cycle_formula"], "phases": man["cycle_phases"],
-                   "lanes": man["config"]["lanes"], "unrolled": hwc["unrolled"],
-                   "datapath": hwc["datapath"], "verilog_bytes": man["verilog_bytes"],
-                   "generation_seconds": man["generation_seconds"],
-                   "ports": {k: v["width"] for k, v in man["ports"].items()
-                             if isinstance(v, dict)},
-                   "generator_version": man["generator_version"]}
+            res = {"top": man.top, "verilog": man.verilog, "manifest": "manifest.json",
+                   "cycles_per_timestep": man.cycles_per_timestep, "latency": man.latency,
+                   "cycle_formula": man.cycle_formula, "phases": man.cycle_phases,
+                   "lanes": man.config.lanes, "unrolled": hwc["unrolled"],
+                   "datapath": hwc["datapath"], "verilog_bytes": man.verilog_bytes,
+                   "generation_seconds": man.generation_seconds,
+                   "ports": {p.name: p.width for p in man.ports if p.fields},
+                   "generator_version": man.generator_version}
             if self._want_baseline():
                 bname = f"{name}_mult"
                 with self.status(f"hw.generate {bname} (multiplier baseline)"):
@@ -1122,11 +1123,11 @@ class _Run:
                                     unrolled=hwc["unrolled"], datapath="mult", name=bname)
                 target = self.work / "baseline_mult"
                 os.replace(b, target)
-                bman = json.loads((target / "manifest.json").read_text())
-                res["baseline"] = {"folder": "baseline_mult", "top": bman["top"],
-                                   "verilog": f"baseline_mult/{bman['verilog']}",
-                                   "digest": file_sha256(target / bman["verilog"]),
-                                   "cycles_per_timestep": bman["cycles_per_timestep"]}
+                bman = Manifest.read(target)
+                res["baseline"] = {"folder": "baseline_mult", "top": bman.top,
+                                   "verilog": f"baseline_mult/{bman.verilog}",
+                                   "digest": file_sha256(target / bman.verilog),
+                                   "cycles_per_timestep": bman.cycles_per_timestep}
                 files.append(res["baseline"]["verilog"])
         except ValueError as e:
             raise FlowError(f"{cfg.source}: [hardware]: {_one_line(e)}") from None

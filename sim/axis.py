@@ -26,7 +26,7 @@ import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, ReadOnly, RisingEdge
 
-from .design import PortLayout
+from golden.manifest import Port
 
 __all__ = ["AxisMonitor", "AxisSink", "AxisSource", "Beat", "Scoreboard", "Transfer"]
 
@@ -263,13 +263,13 @@ class Scoreboard:
 
     Parameters
     ----------
-    port : PortLayout
+    port : golden.manifest.Port
         ``m_axis_tdata`` layout (to unpack observed words).
     golden : callable(tag) -> ndarray
         The expected output elements of the input beat with this tag.
     """
 
-    port: PortLayout
+    port: Port
     golden: Callable[[Any], np.ndarray]
     pending: deque = field(default_factory=deque)
     got: list = field(default_factory=list)

@@ -10,148 +10,19 @@ formats, a token input as an unsigned index).
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 import golden
+from golden.manifest import Manifest, ManifestError
 
-__all__ = ["Design", "DesignError", "Field", "PortLayout"]
+__all__ = ["Design", "DesignError"]
 
 
-class DesignError(ValueError):
+class DesignError(ManifestError):
     """A design folder is incomplete or inconsistent; the message names the file and field."""
-
-
-@dataclass(frozen=True)
-class Field:
-    """One element of a port: bits ``[lsb, lsb + width)`` in ``fmt``."""
-
-    name: str
-    lsb: int
-    width: int
-    signed: bool
-
-
-@dataclass(frozen=True)
-class PortLayout:
-    """Bit layout of one ``tdata`` port, as the manifest gives it.
-
-    Attributes
-    ----------
-    width : int
-        Port width in bits.
-    kind : str
-        ``'token'`` (an unsigned index) or a vector kind (``'vector'``; hw names output vectors
-        ``'h'`` or ``'logits'``).
-    fields : tuple of Field
-        Elements in vector order (element 0 first).
-    """
-
-    width: int
-    kind: str
-    fields: tuple[Field, ...]
-
-    @classmethod
-    def from_manifest(cls, d: dict, where: str) -> PortLayout:
-        try:
-            width = int(d["width"])
-            kind = str(d.get("kind", "vector"))
-            fields = []
-            for i, f in enumerate(d["fields"]):
-                fmt = f.get("format", {})
-                fields.append(Field(str(f.get("name", f"e{i}")), int(f["lsb"]), int(f["width"]),
-                                    bool(fmt.get("signed", True)) and kind != "token"))
-        except (KeyError, TypeError, ValueError) as e:
-            raise DesignError(f"{where}: expected {{width, kind, fields: [{{name, lsb, width, "
-                              f"format}}]}} ({type(e).__name__}: {e})") from None
-        if width < 1 or not fields:
-            raise DesignError(f"{where}: width must be >= 1 and fields non-empty")
-        for f in fields:
-            if f.width < 1 or f.width > 62 or f.lsb < 0 or f.lsb + f.width > width:
-                raise DesignError(f"{where}: field {f.name} bits [{f.lsb}, {f.lsb + f.width}) do "
-                                  f"not fit a {width}-bit port (or wider than 62 bits)")
-        return cls(width, kind, tuple(fields))
-
-    @property
-    def words(self) -> int:
-        """32-bit words per beat (Verilator's word size for wide ports)."""
-        return (self.width + 31) // 32
-
-    @property
-    def size(self) -> int:
-        return len(self.fields)
-
-    # ----------------------------------------------------------------- packing
-    def pack_words(self, values: np.ndarray) -> np.ndarray:
-        """Pack element integers into little-endian 32-bit words.
-
-        Parameters
-        ----------
-        values : ndarray
-            Shape ``(beats, size)`` (or ``(beats,)`` for a token port), any integer dtype.
-
-        Returns
-        -------
-        ndarray of uint32, shape ``(beats, words)``.
-        """
-        v = np.asarray(values, dtype=np.int64)
-        if v.ndim == 1:
-            v = v[:, None]
-        if v.shape[1] != self.size:
-            raise ValueError(f"expected {self.size} elements per beat, got {v.shape[1]}")
-        nbits = self.words * 32
-        out = np.zeros((v.shape[0], self.words), np.uint32)
-        step = 1 << 16
-        for s in range(0, v.shape[0], step):
-            chunk = v[s:s + step]
-            bits = np.zeros((chunk.shape[0], nbits), np.uint8)
-            for j, f in enumerate(self.fields):
-                col = chunk[:, j]
-                self._check_range(col, f)
-                sh = np.arange(f.width, dtype=np.int64)
-                bits[:, f.lsb:f.lsb + f.width] = ((col[:, None] >> sh) & 1).astype(np.uint8)
-            packed = np.packbits(bits, axis=1, bitorder="little")
-            out[s:s + step] = packed.view("<u4").reshape(chunk.shape[0], self.words)
-        return out
-
-    @staticmethod
-    def _check_range(col: np.ndarray, f: Field) -> None:
-        lo, hi = (-(1 << (f.width - 1)), (1 << (f.width - 1)) - 1) if f.signed else (
-            0, (1 << f.width) - 1)
-        if col.size and (col.min() < lo or col.max() > hi):
-            raise ValueError(f"value out of range for field {f.name} ({f.width} bits, "
-                             f"{'signed' if f.signed else 'unsigned'}): "
-                             f"[{col.min()}, {col.max()}]")
-
-    def unpack_words(self, words: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`pack_words`: ``(beats, words)`` uint32 to ``(beats, size)`` int64."""
-        w = np.ascontiguousarray(np.asarray(words, dtype="<u4")).reshape(-1, self.words)
-        out = np.empty((w.shape[0], self.size), np.int64)
-        step = 1 << 16
-        for s in range(0, w.shape[0], step):
-            chunk = w[s:s + step]
-            bits = np.unpackbits(chunk.view(np.uint8), axis=1, bitorder="little")
-            for j, f in enumerate(self.fields):
-                weights = np.int64(1) << np.arange(f.width, dtype=np.int64)
-                v = bits[:, f.lsb:f.lsb + f.width].astype(np.int64) @ weights
-                if f.signed:
-                    v = np.where(v >= (1 << (f.width - 1)), v - (1 << f.width), v)
-                out[s:s + step, j] = v
-        return out
-
-    def pack_int(self, values) -> int:
-        """One beat as a Python integer (for cocotb)."""
-        words = self.pack_words(np.asarray(values, dtype=np.int64).reshape(1, -1))[0]
-        return int.from_bytes(words.astype("<u4").tobytes(), "little")
-
-    def unpack_int(self, value: int) -> np.ndarray:
-        """One beat from a Python integer (for cocotb)."""
-        raw = int(value).to_bytes(self.words * 4, "little")
-        return self.unpack_words(np.frombuffer(raw, dtype="<u4").reshape(1, -1))[0]
 
 
 class Design:
@@ -170,41 +41,28 @@ class Design:
 
     def __init__(self, path):
         self.path = Path(path).resolve()
-        if not self.path.is_dir():
-            raise DesignError(f"{path}: no such design folder (run `shiftrnn generate` first)")
-        mpath = self.path / "manifest.json"
         try:
-            self.manifest = json.loads(mpath.read_text())
-        except FileNotFoundError:
-            raise DesignError(f"{mpath}: missing (not a generated design folder)") from None
-        except json.JSONDecodeError as e:
-            raise DesignError(f"{mpath}: not valid JSON ({e})") from None
+            #: The folder's :class:`golden.manifest.Manifest`.
+            self.manifest = Manifest.read(self.path)
+        except DesignError:
+            raise
+        except ManifestError as e:
+            raise DesignError(str(e)) from None
         m = self.manifest
-        for key in ("design", "top", "ports", "cycles_per_timestep", "latency"):
-            if key not in m:
-                raise DesignError(f"{mpath}: field '{key}': missing")
-        self.name = str(m["design"])
-        self.top = str(m["top"])
-        self.cycles_per_timestep = int(m["cycles_per_timestep"])
-        self.latency = int(m["latency"])
-        ports = m["ports"]
-        for p in ("s_axis_tdata", "m_axis_tdata"):
-            if p not in ports:
-                raise DesignError(f"{mpath}: field 'ports.{p}': missing")
-        self.s_port = PortLayout.from_manifest(ports["s_axis_tdata"],
-                                               f"{mpath}: ports.s_axis_tdata")
-        self.m_port = PortLayout.from_manifest(ports["m_axis_tdata"],
-                                               f"{mpath}: ports.m_axis_tdata")
+        self.name, self.top = m.design, m.top
+        self.cycles_per_timestep, self.latency = m.cycles_per_timestep, m.latency
+        #: ``s_axis_tdata`` and ``m_axis_tdata`` (:class:`golden.manifest.Port`: fields, packing).
+        self.s_port, self.m_port = m.s_data, m.m_data
         self.verilog = self._find_verilog()
-        waiver = m.get("lint_waiver")
+        waiver = m.lint_waiver
         #: Verilator waiver file the generator wrote beside the Verilog (None if none).
         self.lint_waiver = (self.path / waiver) if waiver and (self.path / waiver).is_file() \
             else None
-        self.model = golden.load(self.path / "model.npz")
-        self._check_model(mpath)
+        self.model = golden.load(self.path / m.model_file)
+        self._check_model(self.path / "manifest.json")
 
     def _find_verilog(self) -> Path:
-        v = self.path / f"{self.name}.v"
+        v = self.path / self.manifest.verilog
         if v.is_file():
             return v
         cands = sorted(self.path.glob("*.v"))
@@ -214,7 +72,7 @@ class Design:
 
     def _check_model(self, mpath: Path) -> None:
         model = self.model
-        want = self.manifest.get("model_hash")
+        want = self.manifest.model_hash
         if want and want != model.hash():
             raise DesignError(f"{mpath}: field 'model_hash' does not match model.npz "
                               "(the Verilog and the model come from different runs)")
@@ -281,8 +139,8 @@ class Design:
         return [out[i, :len(s)] for i, s in enumerate(seqs)]
 
     def summary(self) -> str:
-        c = self.manifest.get("config", {})
-        keys = ("cell", "method", "lanes", "unrolled", "datapath")
-        cfg = ", ".join(f"{k}={c[k]}" for k in keys if k in c)
+        c = self.manifest.config
+        cfg = ", ".join(f"{k}={getattr(c, k)}"
+                        for k in ("cell", "method", "lanes", "unrolled", "datapath"))
         return (f"{self.name} (top {self.top}; {cfg}; {self.cycles_per_timestep} cycles/timestep, "
                 f"latency {self.latency})")

@@ -32,9 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from golden import Fixed
+from golden.manifest import Field, Port
+
 from .build import MAKE_VARS, BuildError, install_runtime, log_tail, tool_versions
 from .cache import build_key, cached_build
-from .design import Design, PortLayout
+from .design import Design
 from .toolchain import ensure_verilator
 
 __all__ = ["SimResult", "simulate", "fast_build", "bpc_from_logits", "flop_names"]
@@ -115,7 +118,7 @@ _MEMBER = re.compile(
     r"^\s*(CData|SData|IData|QData|VlWide<(\d+)>)\s*/\*(\d+):(\d+)\*/\s*([A-Za-z_][A-Za-z0-9_]*);")
 
 
-def _port_io(port: PortLayout, name: str, direction: str) -> str:
+def _port_io(port: Port, name: str, direction: str) -> str:
     """C++ statements copying between ``uint32_t* w`` and a top-level port."""
     if port.width <= 32:
         return (f"top->{name} = w[0];" if direction == "in" else f"w[0] = top->{name};")
@@ -296,10 +299,8 @@ def _fast_runtime() -> Path:
         work = folder / "dummy"
         work.mkdir()
         (work / "shiftrnn_dummy.v").write_text(DUMMY_VERILOG)
-        port = {"width": 8, "kind": "vector",
-                "fields": [{"name": "d", "lsb": 0, "width": 8, "format": {"bits": 8, "frac": 0,
-                                                                          "signed": True}}]}
-        stub = _DummyDesign(PortLayout.from_manifest(port, "dummy"))
+        port = Port("d", "in", 8, "dummy", "vector", (Field("d", 0, 8, Fixed(8, 0)),))
+        stub = _DummyDesign(port)
         _build_harness(work / "shiftrnn_dummy.v", stub, work, None, state=False)
         harvest_runtime(work, folder)
         shutil.rmtree(work)
@@ -309,7 +310,7 @@ def _fast_runtime() -> Path:
 
 
 class _DummyDesign:
-    def __init__(self, port: PortLayout, verilog: Path | None = None):
+    def __init__(self, port: Port, verilog: Path | None = None):
         self.name = self.top = "shiftrnn_dummy"
         self.s_port = self.m_port = port
         self.verilog = verilog

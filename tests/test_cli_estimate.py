@@ -69,9 +69,9 @@ def test_estimate_ice40_json(env, capsys):
 def test_estimate_bad_inputs(env, capsys, tmp_path):
     base, design = env
     assert main(["estimate", str(tmp_path / "nope"), "--target", "ice40"]) == 2
-    _one_line_error(capsys, "design folder", "not found")
+    _one_line_error(capsys, "no such design folder", "shiftrnn generate")
     assert main(["estimate", str(tmp_path), "--target", "ice40"]) == 2
-    _one_line_error(capsys, "no manifest.json")
+    _one_line_error(capsys, "manifest.json: missing")
     assert main(["estimate", str(design), "--target", "vivado"]) == 2
     _one_line_error(capsys, "unknown target 'vivado'", "ice40")
     assert main(["estimate", str(design), "--target", "ice40", "--device", "xc7"]) == 2

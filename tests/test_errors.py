@@ -258,7 +258,7 @@ CASES = [
     (["verify", "{d}/missing"], "verify", ["missing", "no such design folder"], None),
     (["simulate", "{d}/missing", "--inputs", "{d}/x.npy"], "simulate",
      ["missing", "no such design folder"], None),
-    (["estimate", "{d}/missing"], "estimate", ["missing", "not found"], None),
+    (["estimate", "{d}/missing"], "estimate", ["missing", "no such design folder"], None),
     (["compare", "{d}/bad.npz", "--lanes", "1", "--out", "{d}/design", "--force"], "compare",
      ["bad.npz", "not a readable"], "design"),
     (["eval", "{d}/missing.npz"], "eval", ["missing.npz", "no such model file"], None),

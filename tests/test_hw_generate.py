@@ -10,6 +10,7 @@ import pytest
 import golden
 import hw
 from estimate import synthesize
+from golden.manifest import Manifest
 from shiftrnn.cli import main
 from sim import lint
 
@@ -24,8 +25,8 @@ def make(tmp_path, cell, method, lanes, *, inp=5, hid=7, datapath="shiftadd", ki
 
 
 def verilog(design):
-    man = json.loads((design / "manifest.json").read_text())
-    return design / man["verilog"], man["top"], design / man["lint_waiver"], man
+    man = Manifest.read(design)
+    return design / man.verilog, man.top, design / man.lint_waiver, man
 
 
 @pytest.mark.parametrize("lanes", [1, 3, "u"])
@@ -35,7 +36,7 @@ def test_lint_clean(tmp_path, cell, method, lanes):
     v, top, waiver, man = verilog(make(tmp_path, cell, method, lanes, kind="vector"))
     assert lint(v, top, waiver=waiver) == []
     assert "(* src" not in v.read_text(), "no source-location attributes"
-    assert man["cycles_per_timestep"] > 0 and man["model_hash"]
+    assert man.cycles_per_timestep > 0 and man.model_hash
 
 
 def test_lint_waiver_is_narrow(tmp_path):

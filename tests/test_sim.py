@@ -19,7 +19,7 @@ import pytest
 import golden
 import hw
 import sim
-from sim.design import PortLayout
+from golden.manifest import Field, Port
 from sim.fast import flop_names
 
 FIXTURE = Path(__file__).parent / "data" / "sim" / "runsum"
@@ -120,11 +120,9 @@ def test_lint_reports_warnings_and_errors(tmp_path):
 @pytest.mark.parametrize("bits,n,signed", [(8, 3, True), (16, 65, True), (3, 11, False),
                                            (33, 3, True)])
 def test_port_packing_round_trip(bits, n, signed):
-    fmt = {"bits": bits, "frac": 0, "signed": signed}
-    port = PortLayout.from_manifest(
-        {"width": bits * n, "kind": "vector",
-         "fields": [{"name": f"e{j}", "lsb": j * bits, "width": bits, "format": fmt}
-                    for j in range(n)]}, "test")
+    fmt = golden.Fixed(bits, 0, signed=signed)
+    port = Port("p", "in", bits * n, "test", "vector",
+                tuple(Field(f"e{j}", j * bits, bits, fmt) for j in range(n)))
     rng = np.random.default_rng(bits * n)
     lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
     vals = rng.integers(lo, hi, size=(50, n))

@@ -6,12 +6,12 @@ one-layer golden RNN with identity ternary weights (scale 1), zero biases and ha
 it like any generated design. Run: ``.venv/bin/python tests/data/sim/runsum/make_fixture.py``.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from golden import Bias, Fixed, Layer, Model, Nonlinearity, QuantMatrix
+from golden.manifest import DesignConfig, Manifest, axis_ports
 
 HERE = Path(__file__).resolve().parent
 N = 3
@@ -27,28 +27,18 @@ def model() -> Model:
     return m.with_formats(x=Fixed(8, 6))
 
 
-def port(prefix: str, fmt: Fixed) -> dict:
-    fields = [{"name": f"{prefix}[{j}]", "lsb": j * fmt.bits, "width": fmt.bits,
-               "format": fmt.to_dict()} for j in range(N)]
-    return {"width": N * fmt.bits, "kind": "vector", "fields": fields}
-
-
 def main() -> None:
     m = model()
     m.save(HERE / "model.npz", force=True)
-    manifest = {
-        "design": "runsum",
-        "top": "runsum",
-        "generator_version": "hand-written fixture",
-        "model_hash": m.hash(),
-        "config": {"cell": "rnn", "method": "ternary", "lanes": 1, "unrolled": False,
-                   "datapath": "shiftadd"},
-        "ports": {"s_axis_tdata": port("x", m.formats["x"]),
-                  "m_axis_tdata": port("h", m.formats["h"])},
-        "cycles_per_timestep": CPT,
-        "latency": CPT,
-    }
-    (HERE / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    config = DesignConfig(cell="rnn", method="ternary", input_kind="vector", input_size=N,
+                          hidden_size=N, output_size=m.output_size, layers=1, lanes=1,
+                          unrolled=False, datapath="shiftadd",
+                          nonlinearity=m.nonlinearity.describe())
+    Manifest(design="runsum", top="runsum", verilog="runsum.v", lint_waiver="",
+             model_file="model.npz", generator_version="hand-written fixture",
+             model_hash=m.hash(), config=config, formats=dict(m.formats), ports=axis_ports(m),
+             cycles_per_timestep=CPT, latency=CPT, cycle_phases={"compute": CPT},
+             cycle_formula="CPT (a Verilog parameter)").write(HERE)
 
 
 if __name__ == "__main__":
