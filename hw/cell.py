@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden import Fixed, Model
 
-from .arith import const_mul, fmt_shape, narrow, nonlinearity
+from .arith import const_mul, fmt_shape, narrow, nonlinearity_input, nonlinearity_output
 from .buses import group_signature, vector_signature
 from .params import silence_on_error
 from .pipeline import Pipe, Stager, const_shape, reduce_levels
@@ -92,9 +92,18 @@ class _Cell:
     def pre(self, v):
         return narrow(self.m, v, self.F, self.f["pre"], rounded=True)
 
-    def nl(self, fn: str, v, fin: Fixed):
+    def nl_in(self, fn: str, v, fin: Fixed):
+        """First half of a nonlinearity (an addition); :meth:`nl_out` saturates, a stage on."""
         fout = self.f["gate"] if fn == "sigmoid" else self.f["act"]
-        return nonlinearity(self.m, self.model.nonlinearity, fn, v, fin, fout)
+        return nonlinearity_input(self.m, self.model.nonlinearity, fn, v, fin, fout)
+
+    def nl_out(self, fn: str, y, fin: Fixed):
+        fout = self.f["gate"] if fn == "sigmoid" else self.f["act"]
+        return nonlinearity_output(self.m, self.model.nonlinearity, fn, y, fin, fout)
+
+    def act_h(self, y, fin: Fixed):
+        """``narrow(tanh(.), act -> h)`` from the first half's ``y``."""
+        return narrow(self.m, self.nl_out("tanh", y, fin), self.f["act"].frac, self.f["h"])
 
     def tree(self, prefix: str, terms: list, extra: dict) -> tuple:
         """Add ``terms`` one adder level per stage (the stages named ``prefix0``, ``prefix1``,
@@ -113,31 +122,35 @@ def _rnn(c: _Cell):
     v = st.stage("bias", {"x": xb[0], "h": hs[0]})
     v = st.stage("sum", v["x"] + _at(v["h"], c.fh, c.F))
     v = st.stage("pre", c.pre(v))
-    return st.stage("act", narrow(c.m, c.nl("tanh", v, c.f["pre"]), c.f["act"].frac,
-                                  c.f["h"])), None
+    v = st.stage("act", c.nl_in("tanh", v, c.f["pre"]))
+    return st.stage("act_sat", c.act_h(v, c.f["pre"])), None
 
 
 def _gru(c: _Cell):
-    f, st, gf, um = c.f, c.st, c.gf, c.use_mul
+    f, st, gf, um, fp = c.f, c.st, c.gf, c.use_mul, c.f["pre"]
     s = c.scale()
     fhn, fxn = max(c.fh, c.lay.b_hh.frac), max(c.fx, c.lay.b_ih.frac)
     xb, hs = c.full_gates(s, [0, 1])
     v = st.stage("bias", {"rz": xb, "h": hs,
-                          "hn": _at(s["h"][2], c.fh, fhn) + c.bias("hh", 2, fhn, f["pre"]),
+                          "hn": _at(s["h"][2], c.fh, fhn) + c.bias("hh", 2, fhn, fp),
                           "xn": _at(s["x"][2], c.fx, fxn) + c.bias("ih", 2, fxn)})
     v = st.stage("sum", {"rz": [x + _at(h, c.fh, c.F) for x, h in zip(v["rz"], v["h"],
                                                                          strict=True)],
-                         "hn": narrow(c.m, v["hn"], fhn, f["pre"], rounded=True), "xn": v["xn"]})
+                         "hn": narrow(c.m, v["hn"], fhn, fp, rounded=True), "xn": v["xn"]})
     v = st.stage("pre", {"rz": [c.pre(x) for x in v["rz"]], "hn": v["hn"], "xn": v["xn"]})
-    v = st.stage("gates", {"r": c.nl("sigmoid", v["rz"][0], f["pre"]),
-                           "z": c.nl("sigmoid", v["rz"][1], f["pre"]), "hn": v["hn"],
-                           "xn": v["xn"]})
-    fn = max(fxn, gf + f["pre"].frac)  # W_in x + b_in + r * (W_hn h + b_hn)
-    terms = partial_products(v["hn"], v["r"], one=gf, use_mul=um, shift=fn - gf - f["pre"].frac)
+    v = st.stage("gates", {"rz": [c.nl_in("sigmoid", x, fp) for x in v["rz"]],
+                           "hn": v["hn"], "xn": v["xn"]})
+    v = st.stage("gates_sat", {"r": c.nl_out("sigmoid", v["rz"][0], fp),
+                               "z": c.nl_out("sigmoid", v["rz"][1], fp),
+                               "hn": v["hn"], "xn": v["xn"]})
+    # W_in x + b_in + r * (W_hn h + b_hn), with the rounding half of the narrowing to pre
+    fn = max(fxn, gf + fp.frac)
+    terms = partial_products(v["hn"], v["r"], one=gf, use_mul=um, shift=fn - gf - fp.frac,
+                             half=1 << (fn - fp.frac - 1) if fn > fp.frac else 0)
     n, v = c.tree("rhn", terms + [_at(v["xn"], fxn, fn)], {"z": v["z"]})
-    v = st.stage("npre", {"z": v["z"], "n": narrow(c.m, n, fn, f["pre"])})
-    n = narrow(c.m, c.nl("tanh", v["n"], f["pre"]), f["act"].frac, f["h"])
-    v = st.stage("n", {"z": v["z"], "n": n})
+    v = st.stage("npre", {"z": v["z"], "n": narrow(c.m, n, fn, fp, rounded=True)})
+    v = st.stage("n", {"z": v["z"], "n": c.nl_in("tanh", v["n"], fp)})
+    v = st.stage("n_sat", {"z": v["z"], "n": c.act_h(v["n"], fp)})
     v = st.stage("upd_d", {"z": v["z"], "n": v["n"], "d": st.select(c.lane["h"]) - v["n"]})
     # h' = n + z * (h - n) at frac gf + h.frac, with the rounding half of the final narrowing
     terms = partial_products(v["d"], v["z"], one=gf, use_mul=um)
@@ -147,21 +160,26 @@ def _gru(c: _Cell):
 
 
 def _lstm(c: _Cell):
-    f, st, gf, um = c.f, c.st, c.gf, c.use_mul
+    f, st, gf, um, fp = c.f, c.st, c.gf, c.use_mul, c.f["pre"]
     xb, hs = c.full_gates(c.scale(), range(4))
     v = st.stage("bias", {"x": xb, "h": hs})
     v = st.stage("sum", [x + _at(h, c.fh, c.F) for x, h in zip(v["x"], v["h"], strict=True)])
     p = st.stage("pre", [c.pre(x) for x in v])
-    v = st.stage("gates", {"i": c.nl("sigmoid", p[0], f["pre"]),
-                           "f": c.nl("sigmoid", p[1], f["pre"]),
-                           "g": c.nl("tanh", p[2], f["pre"]), "o": c.nl("sigmoid", p[3], f["pre"])})
-    fc = max(gf + f["c"].frac, gf + f["act"].frac)  # f * c + i * g
+    fns = ("sigmoid", "sigmoid", "tanh", "sigmoid")  # i, f, g, o
+    y = st.stage("gates", [c.nl_in(fn, x, fp) for fn, x in zip(fns, p, strict=True)])
+    v = dict(zip("ifgo", [c.nl_out(fn, x, fp) for fn, x in zip(fns, y, strict=True)],
+                 strict=True))
+    v = st.stage("gates_sat", v)
+    # f * c + i * g, with the rounding half of the narrowing to formats.c
+    fc, fcf = max(gf + f["c"].frac, gf + f["act"].frac), f["c"].frac
     terms = (partial_products(st.select(c.lane["c"]), v["f"], one=gf, use_mul=um,
-                              shift=fc - gf - f["c"].frac)
+                              shift=fc - gf - fcf, half=1 << (fc - fcf - 1) if fc > fcf else 0)
              + partial_products(v["g"], v["i"], one=gf, use_mul=um, shift=fc - gf - f["act"].frac))
     cs, v = c.tree("prod", terms, {"o": v["o"]})
-    v = st.stage("c", {"o": v["o"], "c": narrow(c.m, cs, fc, f["c"])})
-    v = st.stage("tanh_c", {"o": v["o"], "c": v["c"], "t": c.nl("tanh", v["c"], f["c"])})
+    v = st.stage("c", {"o": v["o"], "c": narrow(c.m, cs, fc, f["c"], rounded=True)})
+    v = st.stage("tanh_c", {"o": v["o"], "c": v["c"], "t": c.nl_in("tanh", v["c"], f["c"])})
+    v = st.stage("tanh_c_sat", {"o": v["o"], "c": v["c"],
+                                "t": c.nl_out("tanh", v["t"], f["c"])})
     k = gf + f["act"].frac - f["h"].frac  # o * tanh(c), with the final narrowing's half
     terms = partial_products(v["t"], v["o"], one=gf, use_mul=um,
                              half=(1 << (k - 1)) if k > 0 else 0)

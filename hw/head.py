@@ -19,8 +19,8 @@ __all__ = ["HeadPipeline"]
 
 class HeadPipeline(wiring.Component):
     """``logit = narrow(C * acc + b)`` for every lane of a group, pipelined (:data:`HEAD_STAGES`):
-    the scale in one stage, the bias (its table holds the narrowing's rounding half too) and the
-    saturation in the next. Its golden twin is the head of ``golden.Model.run_int``.
+    the scale, the bias (its table holds the narrowing's rounding half too), the saturation.
+    Its golden twin is the head of ``golden.Model.run_int``.
     """
 
     @silence_on_error
@@ -46,8 +46,9 @@ class HeadPipeline(wiring.Component):
             v = st.stage("scale", scaled)
             bias = st.select([(int(head.b.ints[r]) << (frac - head.b.frac)) + half
                               if r is not None else half for r in (g[e] for g in self.plan.groups)])
-            y = narrow(m, (v << (frac - scaled_frac)) + bias, frac, f["out"], rounded=True)
-            m.d.comb += self.result.y[e].eq(st.stage("write", st.stage("out", y)))
+            v = st.stage("bias", (v << (frac - scaled_frac)) + bias)
+            y = st.stage("out", narrow(m, v, frac, f["out"], rounded=True))
+            m.d.comb += self.result.y[e].eq(st.stage("write", y))
         last = len(HEAD_STAGES) - 1
         m.d.comb += [self.result.valid.eq(pipe.valid(last)),
                      self.result.group.eq(pipe.group(last))]

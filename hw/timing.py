@@ -56,7 +56,8 @@ def _levels(n: int) -> int:
 def cell_stages(model: Model) -> tuple[str, ...]:
     """Elementwise pipeline stages of the model's cell, one cycle each (``write`` registers the
     results for the state). A gate product ``a * g`` (``0 <= g <= 1.0``) adds the shifted
-    copies of ``a`` for the bits of ``g`` up to 1.0, one adder level per stage."""
+    copies of ``a`` for the bits of ``g`` up to 1.0, one adder level per stage; an addition and
+    the saturation after it take a stage each (``gates``, ``gates_sat``)."""
     pp = model.formats["gate"].frac + 1  # partial products of one gate product
     head = ("scale", "bias", "sum", "pre")
 
@@ -64,15 +65,16 @@ def cell_stages(model: Model) -> tuple[str, ...]:
         return tuple(f"{name}{i}" for i in range(max(1, _levels(terms))))
 
     if model.cell == "rnn":
-        return head + ("act", "write")
+        return head + ("act", "act_sat", "write")
     if model.cell == "gru":
-        return (head + ("gates",) + tree("rhn", pp + 1) + ("npre", "n", "upd_d")
-                + tree("upd", pp + 1) + ("h", "write"))
-    return (head + ("gates",) + tree("prod", 2 * pp) + ("c", "tanh_c") + tree("out", pp)
-            + ("h", "write"))
+        return (head + ("gates", "gates_sat") + tree("rhn", pp + 1)
+                + ("npre", "n", "n_sat", "upd_d") + tree("upd", pp + 1) + ("h", "write"))
+    return (head + ("gates", "gates_sat") + tree("prod", 2 * pp) + ("c", "tanh_c", "tanh_c_sat")
+            + tree("out", pp) + ("h", "write"))
 
-#: Head pipeline: the scale; the bias and the narrowing to the output format; the write.
-HEAD_STAGES = ("scale", "out", "write")
+#: Head pipeline: the scale; the bias (with the narrowing's rounding half); the saturation to
+#: the output format; the write.
+HEAD_STAGES = ("scale", "bias", "out", "write")
 
 
 @dataclass(frozen=True)
