@@ -22,8 +22,9 @@ def vector_signature(n: int, shape: ShapeCastable) -> wiring.Signature:
 
 
 def group_signature(groups: int, fields: dict) -> wiring.Signature:
-    """``valid``, ``group`` and, per field ``name: (shape, count)``, ``count`` values."""
-    members = {"valid": Out(1), "group": Out(range(max(2, groups)))}
+    """``valid``, ``group``, ``last`` (valid, for the phase's last group) and, per field
+    ``name: (shape, count)``, ``count`` values."""
+    members = {"valid": Out(1), "group": Out(range(max(2, groups))), "last": Out(1)}
     members.update({name: Out(shape).array(n) for name, (shape, n) in fields.items()})
     return wiring.Signature(members)
 

@@ -65,11 +65,15 @@ class _Cell:
         #: Fractional position of a full gate's sum x W_ih + h W_hh + b_ih + b_hh.
         self.F = max(self.fx, self.lay.b_ih.frac, self.fh, self.lay.b_hh.frac)
 
-    def scale(self) -> dict:
-        lay, m, um = self.lay, self.m, self.use_mul
+    def scale(self, raw: tuple = ()) -> dict:
+        """Stage ``scale``: each matrix's sums times its constant ``C``; the ``acc_ih`` of the
+        gates in ``raw`` travel on unscaled (``raw``)."""
+        lay, m, um, acc = self.lay, self.m, self.use_mul, self.lane["acc_ih"]
         return self.st.stage("scale", {
-            "x": [const_mul(m, a, lay.w_ih.C, use_mul=um) for a in self.lane["acc_ih"]],
-            "h": [const_mul(m, a, lay.w_hh.C, use_mul=um) for a in self.lane["acc_hh"]]})
+            "x": [const_mul(m, a, lay.w_ih.C, use_mul=um) if q not in raw else None
+                  for q, a in enumerate(acc)],
+            "h": [const_mul(m, a, lay.w_hh.C, use_mul=um) for a in self.lane["acc_hh"]],
+            "raw": [acc[q] for q in raw]})
 
     def bias(self, which: str, q: int, frac: int, narrow_to: Fixed | None = None):
         """Gate ``q``'s bias for this stage's group at fractional position ``frac``: ``ih``,
@@ -128,21 +132,21 @@ def _rnn(c: _Cell):
 
 def _gru(c: _Cell):
     f, st, gf, um, fp = c.f, c.st, c.gf, c.use_mul, c.f["pre"]
-    s = c.scale()
-    fhn, fxn = max(c.fh, c.lay.b_hh.frac), max(c.fx, c.lay.b_ih.frac)
+    lay = c.lay
+    s = c.scale(raw=(2,))  # W_in x travels raw (a token's code is two bits) until needed
+    fhn, fxn = max(c.fh, lay.b_hh.frac), max(c.fx, lay.b_ih.frac)
     xb, hs = c.full_gates(s, [0, 1])
-    v = st.stage("bias", {"rz": xb, "h": hs,
-                          "hn": _at(s["h"][2], c.fh, fhn) + c.bias("hh", 2, fhn, fp),
-                          "xn": _at(s["x"][2], c.fx, fxn) + c.bias("ih", 2, fxn)})
+    v = st.stage("bias", {"rz": xb, "h": hs, "xn": s["raw"][0],
+                          "hn": _at(s["h"][2], c.fh, fhn) + c.bias("hh", 2, fhn, fp)})
     v = st.stage("sum", {"rz": [x + _at(h, c.fh, c.F) for x, h in zip(v["rz"], v["h"],
                                                                          strict=True)],
                          "hn": narrow(c.m, v["hn"], fhn, fp, rounded=True), "xn": v["xn"]})
     v = st.stage("pre", {"rz": [c.pre(x) for x in v["rz"]], "hn": v["hn"], "xn": v["xn"]})
-    v = st.stage("gates", {"rz": [c.nl_in("sigmoid", x, fp) for x in v["rz"]],
-                           "hn": v["hn"], "xn": v["xn"]})
+    v = st.stage("gates", {"rz": [c.nl_in("sigmoid", x, fp) for x in v["rz"]], "hn": v["hn"],
+                           "xn": const_mul(c.m, v["xn"], lay.w_ih.C, use_mul=um)})
     v = st.stage("gates_sat", {"r": c.nl_out("sigmoid", v["rz"][0], fp),
-                               "z": c.nl_out("sigmoid", v["rz"][1], fp),
-                               "hn": v["hn"], "xn": v["xn"]})
+                               "z": c.nl_out("sigmoid", v["rz"][1], fp), "hn": v["hn"],
+                               "xn": _at(v["xn"], c.fx, fxn) + c.bias("ih", 2, fxn)})
     # W_in x + b_in + r * (W_hn h + b_hn), with the rounding half of the narrowing to pre
     fn = max(fxn, gf + fp.frac)
     terms = partial_products(v["hn"], v["r"], one=gf, use_mul=um, shift=fn - gf - fp.frac,
@@ -258,7 +262,7 @@ class CellPipeline(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model, plan, G = self.model, self.plan, self.model.gates
-        pipe = Pipe(m, self.sums.valid, self.sums.group, registered=True, name=f"ew{self.layer}")
+        pipe = Pipe.of(m, self.sums, groups=len(plan.groups), name=f"ew{self.layer}")
         state = {"h": self.h} | ({"c": self.c} if model.cell == "lstm" else {})
         names = cell_stages(model)
         for e in range(plan.lanes):
@@ -271,8 +275,7 @@ class CellPipeline(wiring.Component):
             if c is not None:
                 m.d.comb += self.result.c[e].eq(c)
         last = len(names) - 1
-        m.d.comb += [self.result.valid.eq(pipe.valid(last)),
-                     self.result.group.eq(pipe.group(last))]
+        m.d.comb += pipe.tag(self.result, last)
         return m
 
 
@@ -314,7 +317,7 @@ class CellUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        pipe = Pipe(m, Const(1), Const(0), registered=False, name="unit")
+        pipe = Pipe(m, Const(1), Const(0), groups=1, registered=False, name="unit")
         lane = {"acc_ih": list(self.acc_ih), "acc_hh": list(self.acc_hh),
                 "b_ih": [[b] for b in self.b_ih], "b_hh": [[b] for b in self.b_hh],
                 "b_full": [[full_bias(self.model, self.layer, i, h)]

@@ -35,7 +35,7 @@ class HeadPipeline(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         head, f = self.model.head, self.model.formats
-        pipe = Pipe(m, self.sums.valid, self.sums.group, registered=True, name="head")
+        pipe = Pipe.of(m, self.sums, groups=len(self.plan.groups), name="head")
         scaled_frac = f["h"].frac - head.w.shift
         frac = max(scaled_frac, head.b.frac)
         k = frac - f["out"].frac  # bits the narrowing drops: its rounding half joins the bias
@@ -50,6 +50,5 @@ class HeadPipeline(wiring.Component):
             y = st.stage("out", narrow(m, v, frac, f["out"], rounded=True))
             m.d.comb += self.result.y[e].eq(st.stage("write", y))
         last = len(HEAD_STAGES) - 1
-        m.d.comb += [self.result.valid.eq(pipe.valid(last)),
-                     self.result.group.eq(pipe.group(last))]
+        m.d.comb += pipe.tag(self.result, last)
         return m

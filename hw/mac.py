@@ -63,7 +63,8 @@ def _members(plan: PhasePlan, sources: list[Source], *, folded: bool) -> dict:
 class FoldedMac(wiring.Component):
     """Folded engine: every cycle one ROM word gives each lane slot one ``(code, value)`` entry.
 
-    Pipeline (one step per cycle): issue the address; the ROM reads; the word is registered;
+    Pipeline (one step per cycle, from the cycle after ``start``, which is registered): issue
+    the address; the ROM reads; the word is registered;
     each slot sends its value index to the bank selectors; each slot takes its value; each slot
     forms its term; the terms accumulate (a group's first term replaces the sum). A token source
     reads its table once per group, beside the stream.
@@ -82,7 +83,9 @@ class FoldedMac(wiring.Component):
         lay, plan = self.layout, self.plan
         steps = sum(plan.steps)
         addr, issuing = Signal(range(max(2, steps)), name="addr"), Signal(name="issuing")
-        with m.If(self.start):
+        self.begin = begin = Signal(name="begin")  # start, registered: its fan-out is wide
+        m.d.sync += begin.eq(self.start)
+        with m.If(begin):
             m.d.sync += [addr.eq(0), issuing.eq(1)]
         with m.Elif(issuing):
             m.d.sync += addr.eq(addr + 1)
@@ -117,7 +120,7 @@ class FoldedMac(wiring.Component):
         lay, ng = self.layout, len(self.plan.groups)
         codes, indices, last = lay.fields(word)
         group, first = Signal(range(max(2, ng)), name="group"), Signal(init=1, name="first")
-        with m.If(self.start):
+        with m.If(self.begin):
             m.d.sync += [group.eq(0), first.eq(1)]
         with m.Elif(valid):
             m.d.sync += [first.eq(last), group.eq(group + last)]
@@ -164,6 +167,8 @@ class FoldedMac(wiring.Component):
                                                                     t["term"][j], 0)
                     m.d.sync += acc.eq(Mux(t["first"], 0, acc) + add)
         done = t["valid"] & t["last"]
+        final = len(self.plan.groups) - 1
+        m.d.sync += self.sums.last.eq(done & (t["group"] == final))
         with m.If(done):
             m.d.sync += self.sums.group.eq(t["group"])
             if "token" in t:
@@ -224,7 +229,7 @@ class UnrolledMac(wiring.Component):
         m = Module()
         go = Signal(name="go")
         m.d.sync += go.eq(self.start)
-        pipe = Pipe(m, go, Const(0), registered=True, name="tree")
+        pipe = Pipe(m, go, Const(0), groups=1, registered=True, name="tree")
         names = tuple(f"tree{i}" for i in range(self.registers)) + ("sums",)
         st = pipe.stager(names)
         nodes = {s.name: [self._leaves(s, self.plan.row(0, j)) for j in range(self.plan.slots)]
@@ -237,5 +242,6 @@ class UnrolledMac(wiring.Component):
             for acc, x in zip(getattr(self.sums, s.name), nodes[s.name], strict=True):
                 assert len(x["p"]) <= 1 and not x["n"], "tree deeper than its registers"
                 m.d.comb += acc.eq(x["p"][0] if x["p"] else 0)
-        m.d.comb += [self.sums.valid.eq(pipe.valid(self.registers)), self.sums.group.eq(0)]
+        valid = pipe.valid(self.registers)
+        m.d.comb += [self.sums.valid.eq(valid), self.sums.last.eq(valid), self.sums.group.eq(0)]
         return m

@@ -9,17 +9,35 @@ that uses them instead of being carried through every register.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 
-__all__ = ["MUX_BITS", "Pipe", "Stager", "const_shape", "reduce_levels"]
-
-#: Select bits of the widest multiplexer a registered pipeline puts in one stage.
-MUX_BITS = 3
+__all__ = ["Pipe", "Stager", "and_or", "const_shape", "one_hot", "reduce_levels"]
 
 
 def const_shape(v: int):
     """A signed shape that holds ``v`` (at least 2 bits)."""
     return signed(max(2, abs(int(v)).bit_length() + 1))
+
+
+def one_hot(index: Value, n: int) -> list[Value]:
+    """``n`` lines, line ``i`` high when ``index == i``."""
+    return [index == i for i in range(n)]
+
+
+def and_or(lines: list, items: list) -> Value:
+    """The item (all of one shape) whose one-hot line is high: OR over ``item & line``.
+
+    With the decoded lines registered, a wide multiplexer costs a few LUT levels and about a
+    third of the LUTs of a tree of 2:1 multiplexers on 4-input-LUT fabric.
+    """
+    shape = Value.cast(items[0]).shape()
+    assert all(Value.cast(v).shape() == shape for v in items), "and_or needs one shape"
+    terms = [Value.cast(v).as_unsigned() & line.replicate(shape.width)
+             for v, line in zip(items, lines, strict=True)]
+    while len(terms) > 1:
+        terms = [terms[i] | terms[i + 1] for i in range(0, len(terms) - 1, 2)] + (
+            [terms[-1]] if len(terms) % 2 else [])
+    return terms[0].as_signed() if shape.signed else terms[0]
 
 
 def reduce_levels(terms: list, levels: int) -> list:
@@ -39,17 +57,24 @@ class Pipe:
     Parameters
     ----------
     m : Module
-    valid, group : Value
-        Tag of the data entering stage 0.
+    valid, group, last : Value
+        Tag of the data entering stage 0 (``last``: the phase's last group; default ``valid``,
+        for one group).
+    groups : int
+        Groups of a phase: they enter in order 0, 1, ... and every phase runs to its end, so a
+        later stage knows its group by counting the valid data passing it (a few flip-flops,
+        where a delay line would take the group's bits in every stage).
     registered : bool
         Stage boundaries are registers (else wires: a combinational twin).
     name : str
         Prefix of the register names.
     """
 
-    def __init__(self, m: Module, valid, group, *, registered: bool, name: str):
-        self.m, self.registered, self.name = m, registered, name
-        self._valid, self._group = [Value.cast(valid)], [Value.cast(group)]
+    def __init__(self, m: Module, valid, group, *, groups: int, registered: bool, name: str,
+                 last=None):
+        self.m, self.registered, self.name, self.groups = m, registered, name, groups
+        self._valid, self._group = [Value.cast(valid)], {0: Value.cast(group)}
+        self._last = [Value.cast(valid if last is None else last)]
 
     def _delay(self, chain: list, k: int, reset: bool, what: str) -> Value:
         while len(chain) <= k:
@@ -66,9 +91,32 @@ class Pipe:
         """Valid bit of the data in stage ``k``."""
         return self._delay(self._valid, k, True, "valid")
 
+    @classmethod
+    def of(cls, m: Module, bus, *, groups: int, name: str) -> Pipe:
+        """A registered pipe tagged by a group bus (:func:`hw.buses.group_signature`)."""
+        return cls(m, bus.valid, bus.group, last=bus.last, groups=groups, registered=True,
+                   name=name)
+
+    def tag(self, bus, k: int) -> list:
+        """Statements driving a group bus's tag from stage ``k``."""
+        return [bus.valid.eq(self.valid(k)), bus.group.eq(self.group(k)),
+                bus.last.eq(self.last(k))]
+
+    def last(self, k: int) -> Value:
+        """Valid data of the phase's last group in stage ``k`` (a register: it starts the next
+        phase)."""
+        return self._delay(self._last, k, True, "last")
+
     def group(self, k: int) -> Value:
         """Group index of the data in stage ``k``."""
-        return self._delay(self._group, k, False, "group")
+        if k not in self._group:
+            if not self.registered or self.groups == 1:
+                return self._group[0]
+            count = Signal(range(self.groups), name=f"{self.name}_group{k}")
+            with self.m.If(self.valid(k)):
+                self.m.d.sync += count.eq(Mux(count == self.groups - 1, 0, count + 1))
+            self._group[k] = count
+        return self._group[k]
 
     def stager(self, names: tuple[str, ...], lane: str = "") -> Stager:
         """A view of this pipe for one lane's datapath with the given stage names."""
@@ -96,6 +144,8 @@ class Stager:
         return self._reg(values, f"{self.pipe.name}{self.lane}_{name}")
 
     def _reg(self, v, name: str):
+        if v is None:
+            return None
         if isinstance(v, dict):
             return {k: self._reg(x, f"{name}_{k}") for k, x in v.items()}
         if isinstance(v, list | tuple):
@@ -119,24 +169,19 @@ class Stager:
 
         In a registered pipe the lookup works in earlier stages, on their groups, and its
         result is registered: it costs no logic depth in the stage using it. A table of
-        constants takes the previous stage; a table of Values takes one stage per
-        :data:`MUX_BITS` bits of the group (at most an 8:1 multiplexer per stage).
+        constants takes the previous stage; a table of Values two (a registered one-hot decode
+        of the group, then an AND-OR multiplexer: see :func:`one_hot`).
         """
         items = [Const(v, const_shape(v)) if isinstance(v, int) else Value.cast(v) for v in table]
         if len(items) == 1 or all(isinstance(v, int) and v == table[0] for v in table):
             return items[0]
         if not self.pipe.registered:
             return Array(items)[self.group]
-        bits = max(1, (len(items) - 1).bit_length())
-        steps = 1 if all(isinstance(v, int) for v in table) else -(-bits // MUX_BITS)
-        if steps > self.depth:
-            raise AssertionError(f"select at stage {self.depth} needs {steps} earlier stages")
-        items += [items[-1]] * ((1 << bits) - len(items))
-        for k in range(steps):
-            stage = self.depth - steps + k
-            low = bits * (k + 1) // steps - bits * k // steps  # group bits used by this step
-            at = self.pipe.group(stage)[bits * k // steps:][:low]
-            items = [self._reg(Array(items[i:i + (1 << low)])[at],
-                               f"{self.pipe.name}{self.lane}_table{stage}_{i >> low}")
-                     for i in range(0, len(items), 1 << low)]
-        return items[0]
+        name = f"{self.pipe.name}{self.lane}_table{self.depth}"
+        if all(isinstance(v, int) for v in table):
+            return self._reg(Array(items)[self.pipe.group(self.depth - 1)], name)
+        if self.depth < 2:
+            raise AssertionError(f"a table of values at stage {self.depth} needs two before it")
+        lines = self._reg(Cat(*one_hot(self.pipe.group(self.depth - 2), len(items))),
+                          f"{name}_line")
+        return self._reg(and_or(list(lines), items), name)

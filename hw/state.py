@@ -3,12 +3,13 @@ shared read ports of the folded engines into them."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .buses import group_signature, read_signature, vector_signature
 from .params import silence_on_error
+from .pipeline import and_or, one_hot
 from .timing import PhasePlan
 
 __all__ = ["BankSelect", "StateBank"]
@@ -47,16 +48,14 @@ class StateBank(wiring.Component):
         m = Module()
         groups, res = self.plan.groups, self.result
         last = len(groups) - 1
-        m.d.comb += self.done.eq(res.valid & (res.group == last))
+        m.d.comb += self.done.eq(res.last)
         for name, (shape, _) in self.fields.items():
             regs, vals = getattr(self, name).v, getattr(res, name)
             buffer = {}
             if name in self.buffered and last > 0:
                 buffer = {k: Signal(shape, name=f"{name}_next{k}")
                           for grp in groups[:-1] for k in grp if k is not None}
-            with m.If(self.clear):
-                m.d.sync += [r.eq(0) for r in regs]
-            with m.Elif(res.valid):
+            with m.If(res.valid):  # the buffer does not need clearing: only the state
                 with m.Switch(res.group):
                     for g, grp in enumerate(groups):
                         with m.Case(g):
@@ -65,6 +64,8 @@ class StateBank(wiring.Component):
                                          if k is not None]
                             if g == last:
                                 m.d.sync += [regs[k].eq(b) for k, b in buffer.items()]
+            with m.If(self.clear):
+                m.d.sync += [r.eq(0) for r in regs]
         return m
 
 
@@ -73,10 +74,9 @@ class BankSelect(wiring.Component):
 
     Port ``p`` returns ``bank[index]`` two cycles after ``index``, where ``index`` is the OR of
     the readers' port-``p`` indices: an idle reader drives 0, so one multiplexer per port
-    serves every phase. The OR is registered; the multiplexer is split over the two cycles (the
-    low index bits pick registered candidates, the high bits pick among them), and the value is
-    left for the reader to register. Reader ``r`` has ``slots[r]`` ports (at most
-    ``max(slots)``).
+    serves every phase. The OR is registered, then decoded to one-hot lines (registered), which
+    pick the value in an AND-OR multiplexer; the value is left for the reader to register.
+    Reader ``r`` has ``slots[r]`` ports (at most ``max(slots)``).
     """
 
     @silence_on_error
@@ -90,25 +90,15 @@ class BankSelect(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        bits = self.index_bits
-        low = (bits + 1) // 2
-        values = list(self.bank.v) + [self.bank.v[0]] * ((1 << bits) - self.n)
+        values = list(self.bank.v)
         for p in range(max(self.slots)):
             readers = [getattr(self, f"r{r}") for r, k in enumerate(self.slots) if p < k]
             index = readers[0].index[p]
             for rd in readers[1:]:
                 index = index | rd.index[p]
-            index_r = Signal(bits, name=f"index{p}", reset_less=True)
-            m.d.sync += index_r.eq(index)
-            index = index_r
-            high = Signal(bits - low, name=f"high{p}")
-            m.d.sync += high.eq(index[low:])
-            cands = []
-            for c in range(0, 1 << bits, 1 << low):
-                cand = Signal(self.bank.v[0].shape(), name=f"cand{p}_{c >> low}",
-                              reset_less=True)
-                m.d.sync += cand.eq(Array(values[c:c + (1 << low)])[index[:low]])
-                cands.append(cand)
-            value = Array(cands)[high] if len(cands) > 1 else cands[0]
+            index_r = Signal(self.index_bits, name=f"index{p}", reset_less=True)
+            lines = Signal(self.n, name=f"lines{p}", reset_less=True)
+            m.d.sync += [index_r.eq(index), lines.eq(Cat(*one_hot(index_r, self.n)))]
+            value = and_or(list(lines), values)
             m.d.comb += [rd.value[p].eq(value) for rd in readers]
         return m

@@ -14,8 +14,8 @@ Folded phase (``N`` = sum over groups of the group's steps)::
   nonzero ``(column, code)`` entries of its row (``W_ih`` then ``W_hh`` for vector input; a token
   input adds none, its column comes from a table), at least 1; dense (``skip=False``): every
   column;
-* ``MAC_DEPTH`` covers the pipeline issue -> ROM -> word -> index -> select -> term ->
-  accumulate;
+* ``MAC_DEPTH`` covers the registered start and the pipeline issue -> ROM -> word -> index ->
+  select -> term -> accumulate;
 * ``stages`` is the depth of the elementwise pipeline (:func:`cell_stages`, :data:`HEAD_STAGES`);
   groups overlap in it, only the last group of a phase drains.
 
@@ -43,8 +43,9 @@ __all__ = [
     "unrolled_registers",
 ]
 
-#: Folded engine: cycles from the last issued step to the cycle the sums are valid.
-MAC_DEPTH = 6
+#: Folded engine: cycles from its start to its first step (1), then from the last issued step
+#: to the cycle the sums are valid (6).
+MAC_DEPTH = 7
 #: Adder levels between registers in unrolled trees.
 TREE_LEVELS = 2
 
