@@ -262,7 +262,9 @@ class CellPipeline(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model, plan, G = self.model, self.plan, self.model.gates
-        pipe = Pipe.of(m, self.sums, groups=len(plan.groups), name=f"ew{self.layer}")
+        li = f"layer{self.layer}"
+        pipe = Pipe.of(m, self.sums, groups=len(plan.groups), name=f"ew{self.layer}",
+                       tables=f"{li}.b_ih+{li}.b_hh")
         state = {"h": self.h} | ({"c": self.c} if model.cell == "lstm" else {})
         names = cell_stages(model)
         for e in range(plan.lanes):
@@ -274,8 +276,10 @@ class CellPipeline(wiring.Component):
             m.d.comb += self.result.h[e].eq(h)
             if c is not None:
                 m.d.comb += self.result.c[e].eq(c)
-        last = len(names) - 1
-        m.d.comb += pipe.tag(self.result, last)
+        pipe.finish()
+        #: The bias ROMs (:meth:`hw.pipeline.Pipe.finish`), known once elaborated.
+        self.memories = pipe.memories
+        m.d.comb += pipe.tag(self.result, len(names) - 1)
         return m
 
 

@@ -70,6 +70,7 @@ class RecurrentCore(wiring.Component):
         self.out_kind, self.out_fields = output_fields(model)
         self.in_layout = beat_layout(max(f.lsb + f.width for f in self.in_fields))
         self.out_layout = beat_layout(max(f.lsb + f.width for f in self.out_fields))
+        self._pipes = None  # the elementwise pipelines, once elaborated
         super().__init__({
             "i": In(stream.Signature(self.in_layout)),
             "o": Out(stream.Signature(self.out_layout)),
@@ -77,11 +78,15 @@ class RecurrentCore(wiring.Component):
 
     def memories(self) -> tuple[MemoryRecord, ...]:
         """The ROMs of the design, as named in the Verilog: depth (words), width (bits), reads
-        per timestep. Folded phases have a weight ROM (one read per step) and a token layer a
-        token table (one read per group); unrolled designs have none (weights are wiring)."""
+        per timestep. Folded phases have a weight ROM (one read per step), a token layer a
+        token table (one read per group) and each elementwise pipeline its bias ROMs (one read
+        per group, known once the design is elaborated); unrolled designs have none (weights
+        and biases are wiring)."""
+        if self._pipes is None:
+            raise RuntimeError("memories() needs the design elaborated (hw.generate does it)")
+        out = [r for pipe in self._pipes for r in pipe.memories]
         if self.unrolled:
-            return ()
-        out = []
+            return tuple(out)
         for p, plan in enumerate(self.timing.plans):
             layout, table = self._layout(p)
             steps = sum(plan.steps)
@@ -155,6 +160,7 @@ class RecurrentCore(wiring.Component):
                 fields["c"] = (fmt_shape(f["c"]), model.hidden_size)
             bank = StateBank(plan=plan, fields=fields, buffered=("h",))
         m.submodules[f"pipe{p}"], m.submodules[f"bank{p}"] = pipe, bank
+        self._pipes.append(pipe)
         wiring.connect(m, engine.sums, pipe.sums)
         wiring.connect(m, pipe.result, bank.result)
         return pipe, bank
@@ -162,6 +168,7 @@ class RecurrentCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model, L = self.model, len(self.model.layers)
+        self._pipes = []
         fields = [(fd.lsb, fmt_shape(fd.fmt)) for fd in self.in_fields]
         m.submodules.input = inp = InputStage(layout=self.in_layout, fields=fields)
         out_fmt = model.formats["out" if model.head is not None else "h"]

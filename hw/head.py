@@ -35,7 +35,7 @@ class HeadPipeline(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         head, f = self.model.head, self.model.formats
-        pipe = Pipe.of(m, self.sums, groups=len(self.plan.groups), name="head")
+        pipe = Pipe.of(m, self.sums, groups=len(self.plan.groups), name="head", tables="head.b")
         scaled_frac = f["h"].frac - head.w.shift
         frac = max(scaled_frac, head.b.frac)
         k = frac - f["out"].frac  # bits the narrowing drops: its rounding half joins the bias
@@ -49,6 +49,8 @@ class HeadPipeline(wiring.Component):
             v = st.stage("bias", (v << (frac - scaled_frac)) + bias)
             y = st.stage("out", narrow(m, v, frac, f["out"], rounded=True))
             m.d.comb += self.result.y[e].eq(st.stage("write", y))
-        last = len(HEAD_STAGES) - 1
-        m.d.comb += pipe.tag(self.result, last)
+        pipe.finish()
+        #: The bias ROM (:meth:`hw.pipeline.Pipe.finish`), known once elaborated.
+        self.memories = pipe.memories
+        m.d.comb += pipe.tag(self.result, len(HEAD_STAGES) - 1)
         return m

@@ -9,7 +9,11 @@ that uses them instead of being carried through every register.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib.memory import Memory
+
+from golden import bits_signed
+from golden.manifest import Memory as MemoryRecord
 
 __all__ = ["Pipe", "Stager", "and_or", "const_shape", "one_hot", "reduce_levels"]
 
@@ -67,14 +71,21 @@ class Pipe:
     registered : bool
         Stage boundaries are registers (else wires: a combinational twin).
     name : str
-        Prefix of the register names.
+        Prefix of the register and memory names.
+    tables : str
+        What the constant tables hold (for the memory records, e.g. ``layer0.b_ih+b_hh``).
+
+    Constant tables indexed by the group (:meth:`Stager.select`) become one small ROM per stage
+    (word ``g`` holds every table's entry for group ``g``), read in the stage before; call
+    :meth:`finish` once every lane is built. :attr:`memories` then lists them.
     """
 
     def __init__(self, m: Module, valid, group, *, groups: int, registered: bool, name: str,
-                 last=None):
+                 last=None, tables: str = ""):
         self.m, self.registered, self.name, self.groups = m, registered, name, groups
         self._valid, self._group = [Value.cast(valid)], {0: Value.cast(group)}
         self._last = [Value.cast(valid if last is None else last)]
+        self.tables, self._consts, self.memories = tables, {}, []
 
     def _delay(self, chain: list, k: int, reset: bool, what: str) -> Value:
         while len(chain) <= k:
@@ -92,10 +103,40 @@ class Pipe:
         return self._delay(self._valid, k, True, "valid")
 
     @classmethod
-    def of(cls, m: Module, bus, *, groups: int, name: str) -> Pipe:
+    def of(cls, m: Module, bus, *, groups: int, name: str, tables: str = "") -> Pipe:
         """A registered pipe tagged by a group bus (:func:`hw.buses.group_signature`)."""
         return cls(m, bus.valid, bus.group, last=bus.last, groups=groups, registered=True,
-                   name=name)
+                   name=name, tables=tables)
+
+    def const(self, k: int, table: list[int]) -> Signal:
+        """``table[group]`` in stage ``k``, from the stage's constant ROM (see :meth:`finish`)."""
+        lo, hi = min(table), max(table)
+        s = Signal(signed(bits_signed(min(lo, 0), max(hi, 0))),
+                   name=f"{self.name}_const{k}_{len(self._consts.get(k, []))}")
+        self._consts.setdefault(k, []).append((table, s))
+        return s
+
+    def finish(self) -> None:
+        """Build the constant ROMs: one per stage, read (once per group) in the stage before."""
+        for k, entries in sorted(self._consts.items()):
+            width = sum(len(s) for _, s in entries)
+            words = []
+            for g in range(self.groups):
+                w, at = 0, 0
+                for table, s in entries:
+                    w |= (table[g] & ((1 << len(s)) - 1)) << at
+                    at += len(s)
+                words.append(w)
+            name = f"consts_{self.name}_{k}"
+            self.m.submodules[name] = rom = Memory(shape=unsigned(width), depth=self.groups,
+                                                   init=words)
+            port = rom.read_port(domain="sync")
+            self.m.d.comb += [port.addr.eq(self.group(k - 1)), port.en.eq(self.valid(k - 1))]
+            at = 0
+            for _, s in entries:
+                self.m.d.comb += s.eq(port.data[at:at + len(s)].as_signed())
+                at += len(s)
+            self.memories.append(MemoryRecord(name, self.tables, self.groups, width, self.groups))
 
     def tag(self, bus, k: int) -> list:
         """Statements driving a group bus's tag from stage ``k``."""
@@ -169,8 +210,9 @@ class Stager:
 
         In a registered pipe the lookup works in earlier stages, on their groups, and its
         result is registered: it costs no logic depth in the stage using it. A table of
-        constants takes the previous stage; a table of Values two (a registered one-hot decode
-        of the group, then an AND-OR multiplexer: see :func:`one_hot`).
+        constants is a ROM read in the previous stage (:meth:`Pipe.const`); a table of Values
+        takes two (a registered one-hot decode of the group, then an AND-OR multiplexer: see
+        :func:`one_hot`).
         """
         items = [Const(v, const_shape(v)) if isinstance(v, int) else Value.cast(v) for v in table]
         if len(items) == 1 or all(isinstance(v, int) and v == table[0] for v in table):
@@ -179,7 +221,9 @@ class Stager:
             return Array(items)[self.group]
         name = f"{self.pipe.name}{self.lane}_table{self.depth}"
         if all(isinstance(v, int) for v in table):
-            return self._reg(Array(items)[self.pipe.group(self.depth - 1)], name)
+            if self.depth == 0:
+                raise AssertionError("a constant table at stage 0 needs one before it")
+            return self.pipe.const(self.depth, [int(v) for v in table])
         if self.depth < 2:
             raise AssertionError(f"a table of values at stage {self.depth} needs two before it")
         lines = self._reg(Cat(*one_hot(self.pipe.group(self.depth - 2), len(items))),

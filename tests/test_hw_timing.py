@@ -162,3 +162,20 @@ def test_cycles_on_verilator(tmp_path, case):
     assert res.cycles_per_timestep == design.cycles_per_timestep
     fast = sim.simulate(design, np.stack([design.random_inputs(rng, 9) for _ in range(3)]))
     assert fast.golden_equal and fast.timing_ok, fast.message
+
+
+def test_unrolled_tree_depth_and_registers():
+    """Positive and negative CSD terms in two balanced trees, then one subtraction."""
+    from hw.timing import tree_depth, tree_registers
+
+    assert tree_depth(np.array([[1, 1, 1, 1, 1]])) == 3  # five terms
+    assert tree_depth(np.array([[1, 1, 1, 1, -1, -1, -1, -1]])) == 3  # 2 + the subtraction
+    assert tree_depth(np.array([[-1, 0, 0]])) == 1  # a negation
+    assert tree_depth(np.zeros((2, 3), np.int64)) == 0
+    assert tree_depth(np.array([[3, 3]])) == 2  # 3 = 4 - 1: two positive, two negative digits
+    assert tree_depth(np.array([[3, 3]]), use_mul=True) == 1  # one product per weight
+    assert [tree_registers(d) for d in (0, 1, 2, 3, 4, 5)] == [1, 1, 1, 2, 2, 3]
+    m = golden.Model.random("gru", "ternary", 6, 16, output_size=4, seed=2)
+    t = hw.timing(m, lanes=None, unrolled=True)
+    depth = tree_depth(m.layers[0].w_hh.codes)
+    assert t.phases["layer0"] == tree_registers(depth) + len(cell_stages(m))
