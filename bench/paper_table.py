@@ -1,25 +1,34 @@
-"""Reproduce the shape of Ott et al. (2016)'s table: test BPC of a char-level GRU and LSTM with
-float, binary, ternary (deterministic and stochastic), pow2-ternary and exponential weights.
+"""Ott et al. (2016)'s table on a real corpus: test BPC of a char-level GRU and LSTM with float,
+binary, ternary (deterministic and stochastic), pow2-ternary and exponential weights, trained
+with the authors' recipe (``paper``) and with shiftrnn's ``accurate`` recipe, at one budget.
 
-Every run gets the same budget (training steps, hidden size, learning rate, seed); the table is
-printed and written to the '## Paper table' section of docs/benchmarks.md.
+Every run gets the same budget (training steps, hidden size, base learning rate, seed) and is
+tested on the weights of its best validated epoch. Each row reports the trainer's test BPC, the
+exported golden model's integer-path BPC (what the hardware computes), the integer path over
+long streams (256, 4096 and 32768 characters from the zero state), and for one model per method
+the RTL's BPC (``sim.simulate`` on a slice of the test text; the same slice's golden number
+beside it). The table is printed and written to the '## Paper table' section of
+docs/benchmarks.md.
 
 Usage::
 
-    python bench/paper_table.py                    # built-in corpus, default budget (~10 min)
-    python bench/paper_table.py --budget 4         # four times the training steps
-    python bench/paper_table.py --corpus ptb.char.train.txt --valid ptb.char.valid.txt \
-        --test ptb.char.test.txt --no-write
+    apt-get install bible-kjv                          # the corpus (King James Bible, 4 MB)
+    python bench/paper_table.py --corpus kjv --chars 1150000
+    python bench/paper_table.py --corpus ptb.char.train.txt --valid ... --test ... --no-write
+    python bench/paper_table.py --quick                # built-in corpus, tiny budget (a test)
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import multiprocessing as mp
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,207 +38,332 @@ if str(ROOT) not in sys.path:
 
 from train import data as D  # noqa: E402
 
-#: (label, method, stochastic, method params) rows of the table, in the paper's order.
-ROWS = [
-    ("float (baseline)", "float", False, {}),
-    ("binary (det)", "binary", False, {}),
-    ("ternary (det)", "ternary", False, {}),
-    ("ternary (stoch)", "ternary", True, {}),
-    ("pow2-ternary", "pow2-ternary", False, {}),
-    ("exponential (det)", "exponential", False, {}),
-]
-#: Extra rows (--scale-rows): the same quantizer with a larger scale than the Glorot default.
-SCALE_ROWS = [
-    ("ternary (det), W0=0.3", "ternary", False, {"W0": 0.3}),
-]
 SECTION = "## Paper table"
-#: Training steps of one run at --budget 1.
-BASE_STEPS = 600
+#: Wider activation formats (the float rows that price the default 8-bit formats).
+WIDE_FORMATS = {
+    "wide": {"x": (12, 8), "h": (16, 12), "c": (16, 10), "pre": (16, 10), "gate": (12, 11),
+             "act": (12, 10), "out": (16, 8)},
+    "h12": {"h": (12, 10), "gate": (10, 9), "act": (10, 8)},
+}
+#: (label, method, stochastic, recipe, extra TrainConfig fields, cells or None (all), rtl: the
+#: row's model of the first cell also runs on the RTL, one model per method)
+ROWS = [
+    ("float", "float", False, "classic", {}, None, False),
+    ("float, lr x4", "float", False, "classic", {"lr_mult": 4}, ("gru",), False),
+    ("float, float activations", "float", False, "classic", {"fake_quant": False}, ("gru",),
+     False),
+    ("float, formats 'h12'", "float", False, "classic", {"formats": "h12"}, ("gru",), False),
+    ("float, formats 'wide'", "float", False, "classic", {"formats": "wide"}, ("gru",), False),
+    ("paper: float", "float", False, "paper", {}, None, False),
+    ("paper: binary", "binary", False, "paper", {}, None, False),
+    ("paper: ternary", "ternary", False, "paper", {}, None, False),
+    ("paper: ternary (stoch)", "ternary", True, "paper", {}, None, False),
+    ("paper: pow2-ternary", "pow2-ternary", False, "paper", {}, None, False),
+    ("paper: exponential", "exponential", False, "paper", {}, None, False),
+    ("accurate: float", "float", False, "accurate", {}, None, False),
+    ("accurate: binary", "binary", False, "accurate", {}, None, False),
+    ("accurate: ternary", "ternary", False, "accurate", {}, None, False),
+    ("accurate: ternary (stoch)", "ternary", True, "accurate", {}, None, False),
+    ("accurate: pow2-ternary", "pow2-ternary", False, "accurate", {}, None, False),
+    ("accurate: exponential", "exponential", False, "accurate", {}, None, False),
+    ("accurate-matrix: binary", "binary", False, "accurate-matrix", {}, ("gru",), True),
+    ("accurate-matrix: ternary", "ternary", False, "accurate-matrix", {}, None, True),
+    ("accurate-matrix: pow2-ternary", "pow2-ternary", False, "accurate-matrix", {}, ("gru",),
+     True),
+    ("accurate-matrix: exponential", "exponential", False, "accurate-matrix", {}, ("gru",),
+     True),
+    ("classic: ternary (stoch)", "ternary", True, "classic", {}, ("gru",), False),
+]
+#: Stream lengths of the long-stream columns (characters from the zero state).
+STREAMS = (256, 4096, 32768)
+#: RTL slice: this many streams of 256 characters from the start of the test text.
+RTL_STREAMS = 8
 
 
-def plan_epochs(steps: int, batches_per_epoch: int) -> tuple[int, int | None]:
-    """Epochs and per-epoch batch cap that give ``steps`` training steps (about)."""
-    if batches_per_epoch >= steps:
-        return 1, steps
-    return max(1, round(steps / batches_per_epoch)), None
+def kjv_corpus(chars: int | None) -> Path:
+    """The King James Bible as plain text (one verse per line, no verse numbers), made from
+    Debian's ``bible-kjv`` package (``apt-get install bible-kjv``) and cached."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "shiftrnn"
+    full = cache / "corpora" / "kjv.txt"
+    if not full.is_file():
+        if shutil.which("bible") is None:
+            sys.exit("the 'bible' program is missing: apt-get install bible-kjv")
+        raw = subprocess.run(["bible", "gen1:1-rev22:21"], capture_output=True, text=True,
+                             check=True, cwd=tempfile.gettempdir()).stdout
+        verses, cur = [], None
+        for line in raw.splitlines():
+            m = re.match(r"^\s+\d+ (.*)$", line)  # a verse: '  12 text'
+            if m or re.match(r"^([1-3] )?[A-Z][A-Za-z ]+ \d+$", line):  # or 'Genesis 1'
+                if cur:
+                    verses.append(cur)
+                cur = m.group(1).strip() if m else None
+            elif line.strip():  # a verse's continuation line
+                cur = f"{cur} {line.strip()}" if cur else line.strip()
+        if cur:
+            verses.append(cur)
+        full.parent.mkdir(parents=True, exist_ok=True)
+        full.write_text("\n".join(verses) + "\n")
+    if chars is None:
+        return full
+    part = full.with_name(f"kjv-{chars}.txt")
+    if not part.is_file():
+        part.write_text(full.read_text()[:chars])
+    return part
+
+
+def _formats(name):
+    import golden
+
+    if name is None:
+        return None
+    return {k: golden.Fixed(b, f, signed=k != "gate") for k, (b, f) in WIDE_FORMATS[name].items()}
+
+
+def long_streams(model_or_net, tokens) -> list[float]:
+    """Integer-path (trainer: its own) BPC over :data:`STREAMS` on the same text."""
+    from train.trainer import bpc
+
+    n = STREAMS[-1]
+    if len(tokens) < n + 1:
+        return [None] * len(STREAMS)
+    text = tokens[:n + 1]
+    mode = "int" if not hasattr(model_or_net, "named_parameters") else "quant"
+    return [bpc(model_or_net, text, mode, streams=n // s) for s in STREAMS]
 
 
 def run_one(job: dict) -> dict:
-    """Train one (cell, method) configuration; returns its test BPC (trainer and golden int)."""
+    """Train one row; test it (trainer, golden integer path, long streams); save its model."""
+    import torch
+
     from train.trainer import TrainConfig, Trainer
 
+    torch.set_num_threads(1)
     corpus = job["corpus"]
-    cfg = TrainConfig(**job["config"])
+    kw = dict(job["config"])
+    kw["lr"] = kw["lr"] * kw.pop("lr_mult", 1)
+    fmts = _formats(kw.pop("formats", None))
     t0 = time.perf_counter()
-    tr = Trainer(cfg, task="lm", corpus=corpus)
+    tr = Trainer(TrainConfig(**kw), task="lm", corpus=corpus)
+    if fmts:
+        tr.net.formats.update(fmts)
     log = tr.run()
-    out = {"cell": cfg.cell, "label": job["label"], "epoch": log.final["selected_epoch"],
-           "test_bpc": log.final["test_bpc"], "valid_bpc": log.epochs[-1]["valid_bpc"],
-           "train_bpc": log.epochs[-1]["train_bpc"], "steps": tr.step, "int_bpc": None}
-    if cfg.method != "float":
-        out["int_bpc"] = D.golden_bpc(tr.export(), corpus.test, "int")
+    out = {"cell": kw["cell"], "label": job["label"], "epoch": log.final["selected_epoch"],
+           "test_bpc": log.final["test_bpc"], "steps": tr.step, "int_bpc": None,
+           "valid": [r["valid_bpc"] for r in log.epochs], "model": None}
+    if kw["method"] == "float":
+        out["streams"] = long_streams(tr.net, corpus.test)
+    else:
+        model = tr.export()
+        out["int_bpc"] = D.golden_bpc(model, corpus.test, "int")
+        out["streams"] = long_streams(model, corpus.test)
+        path = Path(job["models"]) / f"{kw['cell']}-{job['label'].replace(' ', '_')}.npz"
+        model.save(path, force=True)
+        out["model"] = str(path)
     out["seconds"] = time.perf_counter() - t0
     return out
 
 
-def verdicts(results: dict, cells) -> list[str]:
-    """Plain statements of what the numbers show, with the criteria spelled out."""
-    lines = []
-    for cell in cells:
-        f = results.get((cell, ROWS[0][0]))
-        if f is None:
-            continue
-        fb = f["test_bpc"]
-        for label, *_ in ROWS[1:] + SCALE_ROWS:
-            r = results.get((cell, label))
-            if r is None:
-                continue
-            d = r["test_bpc"] - fb
-            state = ("fails" if d > 0.5 else "is clearly worse" if d > 0.1 else
-                     "is slightly worse" if d > 0.02 else "matches float" if d >= -0.02 else
-                     "beats float")
-            lines.append(f"- {cell.upper()} {label} {state}: {r['test_bpc']:.3f} vs float "
-                         f"{fb:.3f} ({d:+.3f} BPC).")
-    return lines
+def rtl_bpc(model_path: str, tokens, lanes: int) -> dict:
+    """Generate the design, run the test slice through its RTL (fast path), BPC of both."""
+    import golden
+    import hw
+    import sim
+
+    model = golden.load(model_path)
+    x, y = D.chunk_tokens(tokens[:RTL_STREAMS * 256 + 1], RTL_STREAMS)
+    gold = D.bits_per_char(model.run(x, "int").logits, y)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            design = hw.generate(model, out_dir=Path(tmp) / "d", lanes=lanes)
+            res = sim.simulate(design, x)
+            logits = model.formats["out"].to_float(res.outputs)
+            return {"rtl": D.bits_per_char(logits, y), "golden": gold,
+                    "equal": bool(res.golden_equal)}
+    except ValueError as e:
+        return {"rtl": None, "golden": gold, "why": str(e).split(";")[0]}
+
+
+def float_row(results: dict, cell: str, label: str) -> dict | None:
+    """The float network of a row's recipe (same formats): its baseline."""
+    for recipe in ("paper", "accurate"):
+        if label.startswith(f"{recipe}:"):
+            return results.get((cell, f"{recipe}: float"))
+    return results.get((cell, "float"))
+
+
+def verdict(d: float) -> str:
+    return ("fails" if d > 0.5 else "clearly worse" if d > 0.1 else "worse" if d > 0.05 else
+            "within 0.05" if d >= -0.05 else "beats float")
 
 
 def render(results: dict, cells, meta: dict) -> str:
-    head = "| weights |" + "".join(f" {c.upper()} test BPC | {c.upper()} int path |"
-                                   for c in cells)
-    sep = "|---|" + "---:|---:|" * len(cells)
-    rows = [head, sep]
-    for label, *_ in ROWS + SCALE_ROWS:
-        cols = []
-        for c in cells:
-            r = results.get((c, label))
-            if r is None:
-                cols += ["", ""]
-                continue
-            cols.append(f"{r['test_bpc']:.3f}")
-            cols.append("n/a (no hardware form)" if r["int_bpc"] is None else
-                        f"{r['int_bpc']:.3f}")
-        if any(cols):
-            rows.append(f"| {label} | " + " | ".join(cols) + " |")
-    text = [
-        f"Corpus: {meta['corpus']}. Budget {meta['budget']:g}: {meta['steps']} training steps "
-        f"per run ({meta['epochs']} epoch(s)), batch {meta['batch']} x {meta['seq_len']} "
-        f"characters, hidden {meta['hidden']}, 1 layer, Adam lr {meta['lr']:g} with cosine decay, "
-        f"nonlinearity '{meta['nonlinearity']}', seed {meta['seed']}, "
-        f"{'with' if meta['fake_quant'] else 'no'} activation fake-quantization. "
-        f"{meta['runs']} runs took {meta['wall']:.0f} s on {meta['jobs']} worker(s) "
-        f"({meta['cores']} cores, 1-minute load average {meta['load']:.1f} at the start).",
+    out = [
+        f"Corpus: {meta['corpus']}. Budget: {meta['steps']} training steps per run "
+        f"({meta['epochs']} validations of {meta['per_epoch']} steps), batch {meta['batch']} x "
+        f"{meta['seq_len']} characters, hidden {meta['hidden']}, 1 layer, Adam base lr "
+        f"{meta['lr']:g}, nonlinearity '{meta['nonlinearity']}', default activation formats "
+        f"with fake quantization unless a row says otherwise, seed {meta['seed']}. "
+        f"{meta['runs']} runs took {meta['wall'] / 60:.0f} min on {meta['jobs']} worker(s) "
+        f"({meta['cores']} cores shared with other jobs, 1-minute load average "
+        f"{meta['load']:.1f} at the start).",
         "",
-        "Test BPC is the trainer's own evaluation (deterministic quantized weights, float "
-        f"activations, as in the paper) of {meta['selection']}; 'int path' is the exported "
-        "golden model's "
-        "bit-accurate integer path (what the hardware computes) on the same text. Binary H and "
-        "ternary W0 are the Glorot bound of each tensor (the DESIGN.md default) unless the row "
-        "names another scale.",
+        "Columns: the trainer's test BPC of the best validated epoch; the exported model's "
+        "golden integer path on the same text (n/a: float has no hardware form); the "
+        "difference to the float network of the same recipe (`paper: float`, `accurate: "
+        "float`, otherwise `float`; same formats); the integer path over 32,768 test "
+        "characters cut into streams of 256 / 4,096 / 32,768 characters, each from the zero "
+        f"state; the RTL's BPC on {RTL_STREAMS} streams of 256 characters (golden on the same "
+        "slice in brackets) where the generator builds the model.",
         "",
-        *rows,
-        "",
-        "What the numbers show (criteria, in BPC against float: 'fails' > +0.5, 'clearly "
-        "worse' > +0.1, 'slightly worse' > +0.02, 'matches' within 0.02, 'beats' < -0.02):",
-        "",
-        *verdicts(results, cells),
     ]
-    return "\n".join(text) + "\n"
+    for cell in cells:
+        def float_of(label, cell=cell):
+            return float_row(results, cell, label)
+
+        out += [f"### {cell.upper()}", "",
+                "| weights | test BPC | int path | vs float | 256 / 4k / 32k streams | RTL |",
+                "|---|---:|---:|---:|---|---|"]
+        for label, *_ in ROWS:
+            r = results.get((cell, label))
+            if r is None:
+                continue
+            fb = float_of(label)
+            d = "" if fb is None or fb is r else f"{r['test_bpc'] - fb['test_bpc']:+.3f}"
+            st = " / ".join("-" if v is None else f"{v:.3f}" for v in r["streams"])
+            ib = "n/a" if r["int_bpc"] is None else f"{r['int_bpc']:.3f}"
+            rtl = r.get("rtl")
+            rt = "" if rtl is None else (f"{rtl['rtl']:.3f} ({rtl['golden']:.3f})"
+                                         if rtl["rtl"] is not None else f"n/a: {rtl['why']}")
+            out.append(f"| {label} | {r['test_bpc']:.3f} | {ib} | {d} | {st} | {rt} |")
+        out.append("")
+        for label, method, *_ in ROWS:
+            r, fb = results.get((cell, label)), float_of(label)
+            if r is not None and fb is not None and method != "float":
+                dd = r["test_bpc"] - fb["test_bpc"]
+                out.append(f"- {cell.upper()} {label}: {verdict(dd)} ({dd:+.3f} BPC).")
+        out.append("")
+    return "\n".join(out)
 
 
-def write_section(path: Path, body: str, append: bool = False) -> None:
-    """Replace the '## Paper table' section of a markdown file (or add to its end)."""
+def write_section(path: Path, body: str) -> None:
+    """Replace the '## Paper table' section of a markdown file (or add it at the end)."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     block = f"{SECTION}\n\n{body}"
     pat = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    found = pat.search(text)
-    if found and append:
-        block = found.group(0).rstrip("\n") + "\n\n" + body
-    if found:
-        text = pat.sub(lambda _: block + "\n", text, count=1)
+    if pat.search(text):
+        text = pat.sub(lambda _: block.rstrip("\n") + "\n\n", text, count=1)
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text.rstrip("\n") + "\n")
 
 
+def plan(args, corpus) -> list[dict]:
+    jobs = []
+    for cell in args.cells:
+        for label, method, stoch, recipe, extra, only, rtl in ROWS:
+            if only is not None and cell not in only:
+                continue
+            cfg = dict(cell=cell, method=method, stochastic=stoch, recipe=recipe,
+                       hidden=args.hidden, epochs=args.epochs, max_batches=args.steps_per_epoch,
+                       batch=args.batch, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
+                       nonlinearity=args.nonlinearity, fake_quant=True, eval_every=1, threads=1)
+            cfg.update(extra)
+            jobs.append({"config": cfg, "corpus": corpus, "label": label, "rtl": rtl,
+                         "models": args.models})
+    return jobs
+
+
+def table_corpus(args) -> tuple:
+    """The corpus of ``--corpus`` and a sentence naming it."""
+    if args.corpus == "kjv":
+        path = kjv_corpus(args.chars)
+        source = f"King James Bible (Debian bible-kjv), first {args.chars:,} characters"
+    elif args.corpus == "builtin":
+        path, source = None, "built-in corpus"
+    else:
+        path, source = args.corpus, args.corpus
+    return D.load_corpus(path, valid=args.valid, test=args.test), source
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", help="text file (default: the built-in corpus)")
-    ap.add_argument("--corpus-format", choices=("auto", "plain", "ptb"), default="auto")
+    ap.add_argument("--corpus", default="kjv",
+                    help="'kjv' (Debian's bible-kjv, prepared and cached), 'builtin', or a file")
+    ap.add_argument("--chars", type=int, default=1150000,
+                    help="first N characters of the kjv corpus (default 1,150,000)")
     ap.add_argument("--valid", help="separate validation file (with --test)")
     ap.add_argument("--test", help="separate test file (with --valid)")
-    ap.add_argument("--budget", type=float, default=1.0,
-                    help=f"scale of the training budget ({BASE_STEPS} steps per run at 1)")
-    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=6, help="validations (epochs of --steps-per-"
+                                                           "epoch steps)")
+    ap.add_argument("--steps-per-epoch", type=int, default=100)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seq-len", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--nonlinearity", default="exact", choices=("exact", "hard", "plan", "lut"))
-    ap.add_argument("--fake-quant", action="store_true")
-    ap.add_argument("--keep-last", action="store_true",
-                    help="test the last epoch's weights instead of the best validated ones")
-    ap.add_argument("--no-scale-rows", dest="scale_rows", action="store_false",
-                    help="skip the extra rows with a larger ternary scale")
+    ap.add_argument("--nonlinearity", default="hard", choices=("exact", "hard", "plan", "lut"))
     ap.add_argument("--cells", nargs="+", default=["gru", "lstm"], choices=("rnn", "gru", "lstm"))
-    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                    help="parallel training processes (one torch thread each)")
+    ap.add_argument("--rows", nargs="*", help="only the rows with these labels")
+    ap.add_argument("--lanes", type=int, default=8, help="lanes of the RTL designs")
+    ap.add_argument("--no-rtl", action="store_true")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--models", default=str(ROOT / "rtl_out" / "paper_table_models"))
+    ap.add_argument("--results", help="JSON file of the raw results, rewritten after every run; "
+                                      "rows already in it are not run again (resume)")
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--append", action="store_true",
-                    help="add this table below the section's current content (a second budget "
-                         "or corpus) instead of replacing it")
+    ap.add_argument("--quick", action="store_true",
+                    help="built-in corpus, hidden 8, 2 x 3 steps, no RTL (checks the script)")
     args = ap.parse_args(argv)
-    if args.budget <= 0:
-        ap.error("--budget must be > 0")
-
-    corpus = D.load_corpus(args.corpus, fmt=args.corpus_format, valid=args.valid,
-                           test=args.test)
-    steps = max(1, round(BASE_STEPS * args.budget))
-    streams = max(1, min(args.batch, (len(corpus.train) - 1) // (2 * args.seq_len)))
-    bpe = math.ceil(((len(corpus.train) - 1) // streams) / args.seq_len)
-    epochs, max_batches = plan_epochs(steps, bpe)
-    eval_every = max(1, epochs // 10)
-    jobs = []
-    for cell in args.cells:
-        for label, m, s, params in ROWS + (SCALE_ROWS if args.scale_rows else []):
-            cfg = dict(cell=cell, method=m, stochastic=s, method_params=params,
-                       hidden=args.hidden, epochs=epochs,
-                       batch=args.batch, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
-                       nonlinearity=args.nonlinearity, fake_quant=args.fake_quant,
-                       max_batches=max_batches, eval_every=eval_every,
-                       keep_best=not args.keep_last, threads=1)
-            jobs.append({"config": cfg, "corpus": corpus, "label": label})
-    print(f"{corpus.describe()}\n{len(jobs)} runs x {epochs} epoch(s) "
-          f"(~{min(bpe, max_batches or bpe) * epochs} steps each) on {args.jobs} worker(s)",
-          flush=True)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    t0 = time.perf_counter()
+    if args.quick:
+        args.corpus, args.hidden, args.epochs, args.steps_per_epoch = "builtin", 8, 2, 3
+        args.no_rtl, args.no_write = True, True
+        args.models = tempfile.mkdtemp(prefix="paper-table-")
+    corpus, source = table_corpus(args)
+    Path(args.models).mkdir(parents=True, exist_ok=True)
+    jobs = plan(args, corpus)
+    if args.rows:
+        jobs = [j for j in jobs if j["label"] in args.rows]
     results = {}
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(args.jobs) as pool:
-        for r in pool.imap_unordered(run_one, jobs):
+    if args.results and Path(args.results).is_file():
+        done = json.loads(Path(args.results).read_text())
+        results = {tuple(k.split("|", 1)): v for k, v in done.items()}
+    todo = [j for j in jobs if (j["config"]["cell"], j["label"]) not in results]
+    print(f"{corpus.describe()}\n{len(todo)} runs x {args.epochs * args.steps_per_epoch} "
+          f"steps on {args.jobs} worker(s) ({len(jobs) - len(todo)} done before)", flush=True)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+
+    def save():
+        if args.results:
+            Path(args.results).write_text(json.dumps({f"{c}|{lbl}": v for (c, lbl), v in
+                                                      results.items()}, indent=1))
+
+    with mp.get_context("spawn").Pool(args.jobs) as pool:
+        for r in pool.imap_unordered(run_one, todo):
             results[(r["cell"], r["label"])] = r
-            ib = "" if r["int_bpc"] is None else f", int path {r['int_bpc']:.3f}"
-            print(f"  {r['cell']} {r['label']}: test {r['test_bpc']:.3f}{ib} "
-                  f"(epoch {r['epoch']}, {r['seconds']:.0f} s)", flush=True)
+            save()
+            ib = "" if r["int_bpc"] is None else f", int {r['int_bpc']:.3f}"
+            print(f"  {r['cell']} {r['label']}: test {r['test_bpc']:.3f}{ib}, streams "
+                  f"{r['streams']} (epoch {r['epoch']}, {r['seconds']:.0f} s)", flush=True)
+    if not args.no_rtl:
+        for j in jobs:
+            r = results[(j["config"]["cell"], j["label"])]
+            if j["rtl"] and r["model"] and "rtl" not in r and r["cell"] == args.cells[0]:
+                r["rtl"] = rtl_bpc(r["model"], corpus.test, args.lanes)
+                print(f"  RTL {r['cell']} {r['label']}: {r['rtl']}", flush=True)
+                save()
     wall = time.perf_counter() - t0
-    source = "built-in corpus (train/corpus.txt)" if corpus.source == "<builtin>" else \
-        corpus.source
-    meta = dict(corpus=f"{source}, {corpus.describe().split(': ', 1)[1]}",
-                budget=args.budget, steps=next(iter(results.values()))["steps"], epochs=epochs,
-                batch=args.batch, seq_len=args.seq_len, hidden=args.hidden, lr=args.lr,
-                nonlinearity=args.nonlinearity, seed=args.seed, fake_quant=args.fake_quant,
-                runs=len(jobs), wall=wall, jobs=args.jobs, cores=os.cpu_count(), load=load,
-                selection="the last epoch's weights" if args.keep_last else
-                f"the weights of the epoch with the best validation BPC (validated every "
-                f"{eval_every} epochs)")
+    meta = dict(corpus=f"{source}; {corpus.describe().split(': ', 1)[1]}",
+                steps=next(iter(results.values()))["steps"], epochs=args.epochs,
+                per_epoch=args.steps_per_epoch, batch=args.batch, seq_len=args.seq_len,
+                hidden=args.hidden, lr=args.lr, nonlinearity=args.nonlinearity, seed=args.seed,
+                runs=len(jobs), wall=wall, jobs=args.jobs, cores=os.cpu_count(), load=load)
     body = render(results, args.cells, meta)
     print()
     print(body)
     if not args.no_write:
-        if args.append:
-            body = f"### Budget {args.budget:g}, {', '.join(args.cells).upper()}\n\n{body}"
-        write_section(Path(args.docs), body, append=args.append)
+        write_section(Path(args.docs), body)
         print(f"wrote the '{SECTION[3:]}' section of {args.docs}")
     return 0
 

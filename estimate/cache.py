@@ -1,9 +1,9 @@
 """On-disk cache of tool results, keyed by a sha256 of everything that determines them.
 
-Location: the ``cache_dir`` argument if given, else ``$SHIFTRNN_CACHE/estimate`` if the
-environment variable ``SHIFTRNN_CACHE`` (the shiftrnn cache root) is set, else
-``~/.cache/shiftrnn/estimate``. Files are written atomically (temporary file in the same
-directory, then :func:`os.replace`), so a crash or a concurrent writer never leaves a torn entry.
+Location: the ``cache_dir`` argument if given, else the ``estimate`` folder of shiftrnn's one
+cache root (:func:`golden.cache_root`: ``$SHIFTRNN_CACHE``, default ``~/.cache/shiftrnn``).
+Entries are written with :func:`golden.atomic_write_bytes`, so a crash or a concurrent writer
+never leaves a torn entry.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["cache_root", "cache_key", "atomic_write", "load_entry", "work_dir"]
+import golden
+
+__all__ = ["cache_root", "cache_key", "load_entry", "work_dir"]
 
 #: Bump when the yosys/nextpnr scripts or result formats change: it invalidates old entries.
 FLOW_VERSION = 1
@@ -33,12 +35,9 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     Path
         The directory.
     """
-    if cache_dir is not None:
-        root = Path(cache_dir)
-    elif os.environ.get("SHIFTRNN_CACHE"):
-        root = Path(os.environ["SHIFTRNN_CACHE"]) / "estimate"
-    else:
-        root = Path.home() / ".cache" / "shiftrnn" / "estimate"
+    if cache_dir is None:
+        return golden.cache_root("estimate")
+    root = Path(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -59,29 +58,6 @@ def cache_key(**fields) -> str:
     """
     blob = json.dumps({"flow": FLOW_VERSION, **fields}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write a file atomically: a temporary file in the same directory, then ``os.replace``.
-
-    Parameters
-    ----------
-    path : Path
-        Destination.
-    data : str or bytes
-        Content (str is written as UTF-8).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_entry(path: Path) -> dict | None:

@@ -9,7 +9,8 @@ Sources and rules (derivations in ``docs/estimates.md``):
 - Integer multiply ``n x m`` bits: ``0.2 * n * m / 64`` pJ (array multiplier area ~ n*m); it gives
   3.2 pJ for 32x32 against the published 3.1 (+3 %).
 - Shifts: wiring in unrolled logic, 0 pJ (counted, not priced).
-- Weight memory: a 64-bit read from an 8 KB SRAM costs 10 pJ, so 10/64 pJ per bit read.
+- Weight memory: a 64-bit read from an 8 KB SRAM costs 10 pJ, so 10/64 pJ per bit read; the
+  bits read are those of the weight memories the generator built (the design's manifest).
 - A shift-add gate product ``wa x wb``: one add of the product width ``wa + wb`` per bit of the
   multiplier operand, which is taken to be the narrower one (``min(wa, wb)`` adds).
 - A nonlinearity (hard/piecewise sigmoid or tanh, or a small ROM): :data:`NONLIN_ADDS` adds
@@ -29,11 +30,12 @@ __all__ = [
     "NONLIN_ADDS",
     "PJ_PER_TOGGLE",
     "BASELINES",
+    "DATAPATHS",
     "EnergyEstimate",
     "add_energy_pj",
     "mult_energy_pj",
-    "energy_from_ops",
-    "baseline_energy",
+    "datapath_energy",
+    "weight_memory_bits",
     "activity_energy",
 ]
 
@@ -62,8 +64,10 @@ TOGGLES_PER_INT8_ADD = 12.5
 #: (0.03 / 12.5 = 0.0024 pJ). Puts activity energy on the scale of the op-count model; relative.
 PJ_PER_TOGGLE = HOROWITZ_45NM_PJ["int8_add"] / TOGGLES_PER_INT8_ADD
 
-#: Baseline kinds accepted by :func:`baseline_energy`.
+#: The baselines beside every design: multiplier datapaths doing the same work.
 BASELINES = ("float32", "int8-mult")
+#: Datapath kinds :func:`datapath_energy` prices.
+DATAPATHS = ("shiftadd", *BASELINES)
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ def mult_energy_pj(bits_a: float, bits_b: float) -> float:
     return HOROWITZ_45NM_PJ["int8_mult"] * bits_a * bits_b / 64
 
 
-_REQUIRED = ("add", "shift", "gate_mul", "nonlin", "weight_bits_read", "weights", "mac_width")
+_REQUIRED = ("add", "shift", "gate_mul", "nonlin", "weights", "mac_width")
 
 
 def _check_ops(ops: Mapping) -> None:
@@ -162,94 +166,106 @@ def _gate_widths(key: str) -> tuple[int, int]:
     return wa, wb
 
 
-def _gate_mul_count(ops: Mapping) -> int:
-    return sum(int(n) for n in ops["gate_mul"].values())
+def weight_memory_bits(memories) -> tuple[int, int]:
+    """Bits stored in, and bits read per timestep from, a design's weight memories.
+
+    Parameters
+    ----------
+    memories : iterable of golden.manifest.Memory
+        The manifest's ``memories`` (empty for an unrolled design: weights are wiring).
+
+    Returns
+    -------
+    (int, int)
+        ``sum(depth x width)`` and ``sum(width x reads_per_timestep)``.
+    """
+    memories = tuple(memories)
+    return (sum(m.depth * m.width for m in memories),
+            sum(m.width * m.reads_per_timestep for m in memories))
 
 
-def energy_from_ops(
-    ops: Mapping, label: str = "shiftrnn", *, unrolled: bool = False
-) -> EnergyEstimate:
-    """Energy per timestep of a multiplier-free design from golden's op counts.
+#: Per weight of a multiplier datapath: (multiply pJ, accumulate pJ, weight bits).
+_MULTIPLIER = {"float32": (HOROWITZ_45NM_PJ["fp32_mult"], HOROWITZ_45NM_PJ["fp32_add"], 32),
+               "int8-mult": (HOROWITZ_45NM_PJ["int8_mult"], HOROWITZ_45NM_PJ["int32_add"], 8)}
+
+
+def _shiftadd(ops: Mapping) -> tuple[dict, dict]:
+    acc = int(ops["mac_width"]["acc"])
+    adds = {int(w): int(n) for w, n in ops["add"].items()}
+    gates = {_gate_widths(k): int(n) for k, n in ops["gate_mul"].items()}
+    n_nonlin = sum(int(n) for n in ops["nonlin"].values())
+    breakdown = {
+        "add": sum(n * add_energy_pj(w) for w, n in adds.items()),
+        "gate_mul": sum(n * min(a, b) * add_energy_pj(a + b) for (a, b), n in gates.items()),
+        "nonlin": n_nonlin * NONLIN_ADDS * add_energy_pj(acc),
+        "weight_read": 0.0,  # priced by datapath_energy
+    }
+    counts = {"add": sum(adds.values()), "gate_mul": sum(gates.values()),
+              "gate_mul_adds": sum(n * min(a, b) for (a, b), n in gates.items()),
+              "nonlin": n_nonlin, "shift": int(ops["shift"])}
+    return breakdown, counts
+
+
+def _multiplier(ops: Mapping, kind: str) -> tuple[dict, dict]:
+    mult, add, _ = _MULTIPLIER[kind]
+    weights = int(ops["weights"])
+    gates = sum(int(n) for n in ops["gate_mul"].values())
+    breakdown = {"mac_mult": weights * mult, "mac_add": weights * add,
+                 "weight_read": 0.0,  # priced by datapath_energy
+                 "gate_mul": gates * mult}
+    return breakdown, {"mult": weights + gates, "add": weights}
+
+
+def datapath_energy(ops: Mapping, kind: str, *, memories=None,
+                    label: str | None = None) -> EnergyEstimate:
+    """Energy per timestep of a datapath doing the work of golden's op counts.
+
+    The one pricing function: a shiftrnn design, the int8-multiplier baseline and the float32
+    baseline differ only in what an operation costs, and a design that exists reads the weight
+    memories its manifest lists.
 
     Parameters
     ----------
     ops : mapping
         Golden's per-timestep op-count dict: ``add`` (width -> count), ``shift``, ``gate_mul``
-        (``"<wa>x<wb>"`` -> count), ``nonlin`` (name -> count), ``weight_bits_read``,
-        ``weights``, ``mac_width`` (``{"x": bits, "acc": bits}``).
-    label : str
-        Label of the estimate.
-    unrolled : bool
-        The design is fully unrolled: weights are constants in the logic, so no weight memory
-        is read (``weight_bits_read`` is ignored; golden counts it for the folded design).
+        (``"<wa>x<wb>"`` -> count), ``nonlin`` (name -> count), ``weights``, ``mac_width``
+        (``{"x": bits, "acc": bits}``).
+    kind : {'shiftadd', 'int8-mult', 'float32'}
+        ``shiftadd``: adds by width, shift-and-add gate products, nonlinearities.
+        ``int8-mult``: an int8 multiply and an int32 accumulate per weight, an int8 multiply per
+        gate product. ``float32``: fp32 multiply and add per weight, fp32 gate products.
+    memories : iterable of golden.manifest.Memory, optional
+        The weight memories of a generated design (its manifest's ``memories``; empty when
+        unrolled): weight reads cost ``width x reads_per_timestep`` bits. Required for
+        ``shiftadd``; without them a multiplier datapath reads every weight once per timestep
+        at 8 (int8) or 32 (float32) bits.
+    label : str, optional
+        Label of the estimate (default: ``kind``).
 
     Returns
     -------
     EnergyEstimate
-        Breakdown ``add``, ``gate_mul``, ``nonlin``, ``weight_read``, ``shift`` (0 pJ).
+        Breakdown ``add``, ``gate_mul``, ``nonlin``, ``weight_read`` (shiftadd) or
+        ``mac_mult``, ``mac_add``, ``weight_read``, ``gate_mul`` (multiplier datapaths);
+        counts include ``weight_bits_read`` (per timestep) and ``weight_memory_bits`` (stored).
     """
     _check_ops(ops)
-    acc = int(ops["mac_width"]["acc"])
-    adds = {int(w): int(n) for w, n in ops["add"].items()}
-    gates = {_gate_widths(k): int(n) for k, n in ops["gate_mul"].items()}
-    n_nonlin = sum(int(n) for n in ops["nonlin"].values())
-    bits_read = 0 if unrolled else int(ops["weight_bits_read"])
-    breakdown = {
-        "add": sum(n * add_energy_pj(w) for w, n in adds.items()),
-        "gate_mul": sum(n * min(a, b) * add_energy_pj(a + b) for (a, b), n in gates.items()),
-        "nonlin": n_nonlin * NONLIN_ADDS * add_energy_pj(acc),
-        "weight_read": bits_read * SRAM_PJ_PER_BIT,
-        "shift": 0.0,
-    }
-    counts = {
-        "add": sum(adds.values()),
-        "gate_mul": sum(gates.values()),
-        "gate_mul_adds": sum(n * min(a, b) for (a, b), n in gates.items()),
-        "nonlin": n_nonlin,
-        "weight_bits_read": bits_read,
-        "shift": int(ops["shift"]),
-    }
-    return EnergyEstimate(label, sum(breakdown.values()), breakdown, counts)
-
-
-def baseline_energy(ops: Mapping, kind: str) -> EnergyEstimate:
-    """Energy per timestep of a conventional multiplier datapath doing the same work.
-
-    Every weight costs one multiply and one accumulate, plus reading it from SRAM; every gate
-    product costs one multiply. Nonlinearities are left out of the baselines (the shiftrnn
-    estimate includes them, so the comparison is conservative).
-
-    Parameters
-    ----------
-    ops : mapping
-        Golden's op-count dict (see :func:`energy_from_ops`).
-    kind : str
-        ``"float32"``: fp32 multiply + fp32 add per weight, 32-bit weight reads, fp32 gate
-        products; ``"int8-mult"``: int8 multiply + int32 add per weight, 8-bit weight reads,
-        int8 gate products.
-
-    Returns
-    -------
-    EnergyEstimate
-        Breakdown ``mac_mult``, ``mac_add``, ``weight_read``, ``gate_mul``.
-    """
-    _check_ops(ops)
-    if kind == "float32":
-        mult, add, bits = HOROWITZ_45NM_PJ["fp32_mult"], HOROWITZ_45NM_PJ["fp32_add"], 32
-    elif kind == "int8-mult":
-        mult, add, bits = HOROWITZ_45NM_PJ["int8_mult"], HOROWITZ_45NM_PJ["int32_add"], 8
+    if kind == "shiftadd":
+        if memories is None:
+            raise ValueError("a shiftadd datapath reads the weight memories of its design: pass "
+                             "the manifest's memories (empty when unrolled)")
+        breakdown, counts = _shiftadd(ops)
+    elif kind in _MULTIPLIER:
+        breakdown, counts = _multiplier(ops, kind)
     else:
-        raise ValueError(f"unknown baseline {kind!r}; choose one of {BASELINES}")
-    weights = int(ops["weights"])
-    gates = _gate_mul_count(ops)
-    breakdown = {
-        "mac_mult": weights * mult,
-        "mac_add": weights * add,
-        "weight_read": weights * bits * SRAM_PJ_PER_BIT,
-        "gate_mul": gates * mult,
-    }
-    counts = {"mult": weights + gates, "add": weights, "weight_bits_read": weights * bits}
-    return EnergyEstimate(kind, sum(breakdown.values()), breakdown, counts)
+        raise ValueError(f"unknown datapath {kind!r}; choose one of {DATAPATHS}")
+    if memories is not None:
+        stored, read = weight_memory_bits(memories)
+    else:
+        stored = read = int(ops["weights"]) * _MULTIPLIER[kind][2]
+    breakdown["weight_read"] = read * SRAM_PJ_PER_BIT
+    counts.update(weight_bits_read=read, weight_memory_bits=stored)
+    return EnergyEstimate(label or kind, sum(breakdown.values()), breakdown, counts)
 
 
 def activity_energy(

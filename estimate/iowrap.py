@@ -72,9 +72,9 @@ def blackbox_verilog(top: str, ports: list[Port]) -> str:
     Parameters
     ----------
     top : str
-        Module name of the core.
+        The core's module name (the stub gets the same name).
     ports : list of Port
-        The core's ports (:func:`netlist_ports`).
+        Its ports, from :func:`netlist_ports`.
 
     Returns
     -------

@@ -18,7 +18,9 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cache import atomic_write, cache_key, cache_root, load_entry, work_dir
+from golden import atomic_write_bytes
+
+from .cache import cache_key, cache_root, load_entry, work_dir
 from .iowrap import WRAP_TOP, blackbox_verilog, netlist_ports, wrapper_verilog
 from .synth import _TARGETS as _SYNTH_TARGETS
 from .synth import YOSYS, synthesize
@@ -236,9 +238,51 @@ def _netlist_for(design: Path, top: str, dev: Device, wrap_io: bool, clock: str,
     digest = hashlib.sha256(text.encode()).hexdigest()
     wrapped = cache_root(kw.get("cache_dir")) / "wrapped" / f"{digest}.v"
     if not wrapped.exists():
-        atomic_write(wrapped, text)
+        atomic_write_bytes(wrapped, text.encode())
     result = synthesize(wrapped, WRAP_TOP, dev.family, **kw)
     return Path(result.netlist), WRAP_TOP, note
+
+
+def _run_nextpnr(dev, device: str, netlist: Path, top: str, work: Path, *, version: str,
+                 seed: int, freq_mhz, timeout: float, progress: bool, note: str) -> PnrResult:
+    """One nextpnr run in ``work``; "does not fit" and a timeout are results."""
+    args = [
+        *dev.args,
+        "--json", os.path.relpath(netlist, work),
+        "--top", top,
+        "--report", "report.json",
+        "--seed", str(seed),
+        "--timing-allow-fail",
+        dev.unconstrained_flag,
+    ]  # fmt: skip
+    if freq_mhz is not None:
+        args += ["--freq", str(freq_mhz)]
+    log_path = work / "nextpnr.log"
+    common = {"device": device, "nextpnr_version": version}
+    try:
+        seconds = run_tool(
+            dev.tool, args, cwd=work, log_path=log_path, timeout=timeout,
+            progress=progress, desc=f"nextpnr {device} {top}",
+        )  # fmt: skip
+    except ToolTimeout:
+        shutil.rmtree(work, ignore_errors=True)
+        return PnrResult(fits=False, fmax_mhz=None, utilisation={}, message="timed out",
+                         seconds=timeout, **common)  # fmt: skip
+    except ToolError:
+        util, errors = parse_log(log_path.read_text(errors="replace"))
+        message = _no_fit_message(device, util, errors)
+        if message is None:
+            raise
+        return PnrResult(fits=False, fmax_mhz=None, utilisation=util, message=message + note,
+                         **common)  # fmt: skip
+    fmax, util = parse_report(work / "report.json")
+    fmax_mhz = min(fmax.values()) if fmax else None
+    shown = "no clock" if fmax_mhz is None else f"fmax {fmax_mhz:.1f} MHz"
+    return PnrResult(
+        fits=True, fmax_mhz=fmax_mhz, utilisation=util, fmax_by_clock=fmax,
+        message=f"placed and routed on {device}, {shown}{note}",
+        seconds=round(seconds, 3), **common,
+    )  # fmt: skip
 
 
 def place_and_route(
@@ -309,46 +353,12 @@ def place_and_route(
         return PnrResult(**entry, from_cache=True)
 
     work = work_dir(root, f"nextpnr-{device}-")
-    args = [
-        *dev.args,
-        "--json", os.path.relpath(netlist, work),
-        "--top", top,
-        "--report", "report.json",
-        "--seed", str(seed),
-        "--timing-allow-fail",
-        dev.unconstrained_flag,
-    ]  # fmt: skip
-    if freq_mhz is not None:
-        args += ["--freq", str(freq_mhz)]
-    log_path = work / "nextpnr.log"
-    common = {"device": device, "nextpnr_version": version}
-    try:
-        seconds = run_tool(
-            dev.tool, args, cwd=work, log_path=log_path, timeout=timeout,
-            progress=progress, desc=f"nextpnr {device} {top}",
-        )  # fmt: skip
-    except ToolTimeout:
-        shutil.rmtree(work, ignore_errors=True)
-        return PnrResult(fits=False, fmax_mhz=None, utilisation={}, message="timed out",
-                         seconds=timeout, **common)  # fmt: skip
-    except ToolError:
-        util, errors = parse_log(log_path.read_text(errors="replace"))
-        message = _no_fit_message(device, util, errors)
-        if message is None:
-            raise
-        result = PnrResult(fits=False, fmax_mhz=None, utilisation=util, message=message + note,
-                           **common)  # fmt: skip
-    else:
-        fmax, util = parse_report(work / "report.json")
-        fmax_mhz = min(fmax.values()) if fmax else None
-        shown = "no clock" if fmax_mhz is None else f"fmax {fmax_mhz:.1f} MHz"
-        result = PnrResult(
-            fits=True, fmax_mhz=fmax_mhz, utilisation=util, fmax_by_clock=fmax,
-            message=f"placed and routed on {device}, {shown}{note}",
-            seconds=round(seconds, 3), **common,
-        )  # fmt: skip
+    result = _run_nextpnr(dev, device, netlist, top, work, version=version, seed=seed,
+                          freq_mhz=freq_mhz, timeout=timeout, progress=progress, note=note)
+    if result.message == "timed out":
+        return result
     entry = asdict(result)
     entry.pop("from_cache")
-    atomic_write(entry_path, json.dumps(entry, indent=1))
+    atomic_write_bytes(entry_path, json.dumps(entry, indent=1).encode())
     shutil.rmtree(work, ignore_errors=True)
     return result

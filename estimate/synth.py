@@ -20,7 +20,9 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cache import atomic_write, cache_key, cache_root, load_entry, work_dir
+from golden import atomic_write_bytes
+
+from .cache import cache_key, cache_root, load_entry, work_dir
 from .tools import run_tool, tool_version
 
 __all__ = ["TARGETS", "MulCell", "SynthResult", "synthesize", "parse_stat", "parse_mul_cells"]
@@ -60,24 +62,12 @@ _TARGETS = {
         dsp={"DSP48E1": 1},
         bram={"RAMB18E1": 1, "RAMB36E1": 2},  # in RAMB18 units
     ),
-    "ice40": _Target(
-        command="synth_ice40 -dsp -top {top}",
-        lut={"SB_LUT4": 1},
-        ff={"SB_DFF*": 1},
-        carry={"SB_CARRY": 1},
-        dsp={"SB_MAC16": 1},
-        bram={"SB_RAM40_4K": 1},
-        netlist=True,
-    ),
-    "ecp5": _Target(
-        command="synth_ecp5 -top {top}",
-        lut={"LUT4": 1},
-        ff={"TRELLIS_FF": 1},
-        carry={"CCU2C": 1},
-        dsp={"MULT18X18D": 1},
-        bram={"DP16KD": 1},
-        netlist=True,
-    ),
+    "ice40": _Target("synth_ice40 -dsp -top {top}", lut={"SB_LUT4": 1}, ff={"SB_DFF*": 1},
+                     carry={"SB_CARRY": 1}, dsp={"SB_MAC16": 1}, bram={"SB_RAM40_4K": 1},
+                     netlist=True),
+    "ecp5": _Target("synth_ecp5 -top {top}", lut={"LUT4": 1}, ff={"TRELLIS_FF": 1},
+                    carry={"CCU2C": 1}, dsp={"MULT18X18D": 1}, bram={"DP16KD": 1},
+                    netlist=True),
 }
 
 #: Names of the synthesis targets.
@@ -376,6 +366,6 @@ def synthesize(
         seconds=round(seconds, 3),
         yosys_version=version,
     )
-    atomic_write(entry_path, json.dumps(_to_entry(result), indent=1))
+    atomic_write_bytes(entry_path, json.dumps(_to_entry(result), indent=1).encode())
     shutil.rmtree(work, ignore_errors=True)
     return result

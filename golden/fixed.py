@@ -82,6 +82,34 @@ class Fixed:
         except (KeyError, TypeError) as e:
             raise ValueError(f"{where}: expected {{bits, frac, signed}}, got {d!r}") from e
 
+    @classmethod
+    def parse(cls, text: str, *, signed: bool = True) -> Fixed:
+        """A format from the text :meth:`__str__` writes: ``"S8.6"``, ``"U8.7"``.
+
+        Parameters
+        ----------
+        text : str
+            ``[S|U]BITS.FRAC``; without the prefix the format is signed when ``signed``.
+        signed : bool
+            Signedness of a format written without a prefix.
+
+        Raises
+        ------
+        ValueError
+            Not of that form, or bits/frac out of range.
+        """
+        spec = str(text).strip()
+        if spec[:1] in ("U", "u", "S", "s"):
+            signed, spec = spec[0] in "Ss", spec[1:]
+        bits, dot, frac = spec.partition(".")
+        try:
+            if not dot:
+                raise ValueError("no '.' between the bits and the fraction bits")
+            return cls(int(bits), int(frac), signed)
+        except ValueError as e:
+            raise ValueError(f"{text!r} is not a valid Fixed format ({e}); write "
+                             "[S|U]BITS.FRAC, e.g. S8.6 or U8.7") from None
+
     def __str__(self) -> str:
         return f"{'S' if self.signed else 'U'}{self.bits}.{self.frac}"
 

@@ -114,97 +114,11 @@ def from_state_dict(
         raise StateDictError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
     if not isinstance(sd, dict) or not sd:
         raise StateDictError(f"expected a non-empty state dict, got {type(sd).__name__}")
-    keys = [str(k) for k in sd]
-    prefix, short = _strip_prefix(keys)
-    raw = {s: sd[k] for s, k in short.items()}
-
-    layer_ids, unexpected = set(), []
-    for s in raw:
-        m = _RNN_KEY.match(s)
-        if m and m.group(3):
-            raise StateDictError(
-                f"state dict key '{short[s]}': bidirectional RNNs are not supported"
-            )
-        if m:
-            layer_ids.add(int(m.group(2)))
-        elif s not in _HEAD_KEYS:
-            unexpected.append(short[s])
-    if unexpected:
-        hint = ""
-        if any("weight_hr" in k for k in unexpected):
-            hint = " (LSTM proj_size is not supported)"
-        raise StateDictError(
-            f"state dict has unexpected keys {sorted(unexpected)}{hint}; shiftrnn imports "
-            "weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, head.weight, head.bias"
-        )
-    n_layers = max(layer_ids) + 1
-    G = CELLS[cell]
-
-    def get(name: str, shape: tuple | None, what: str):
-        if name not in raw:
-            return None
-        a = _to_numpy(raw[name], prefix + name if name not in _HEAD_KEYS else name)
-        if shape is not None and a.shape != shape:
-            full = prefix + name if name not in _HEAD_KEYS else name
-            raise StateDictError(
-                f"state dict key '{full}': shape {a.shape} but a {cell} {what} needs {shape}"
-            )
-        return a
-
-    def need(name: str) -> str:
-        if name not in raw:
-            raise StateDictError(f"state dict key '{prefix}{name}': missing")
-        return name
-
-    w_hh0 = _to_numpy(raw[need("weight_hh_l0")], prefix + "weight_hh_l0")
-    if w_hh0.ndim != 2 or w_hh0.shape[0] != G * w_hh0.shape[1]:
-        raise StateDictError(
-            f"state dict key '{prefix}weight_hh_l0': shape {w_hh0.shape} but a {cell} with "
-            f"hidden size H needs ({G}*H, H); is the cell right?"
-        )
-    H = w_hh0.shape[1]
-    w_ih0 = _to_numpy(raw[need("weight_ih_l0")], prefix + "weight_ih_l0")
-    if w_ih0.ndim != 2 or w_ih0.shape[0] != G * H:
-        raise StateDictError(
-            f"state dict key '{prefix}weight_ih_l0': shape {w_ih0.shape} but a {cell} with "
-            f"hidden size {H} needs ({G * H}, input_size)"
-        )
-    n_in = w_ih0.shape[1]
-
-    weights, missing_bias = [], []
-    for k in range(n_layers):
-        lw = {}
-        for name, shape in (
-            ("weight_ih", (G * H, n_in if k == 0 else H)),
-            ("weight_hh", (G * H, H)),
-            ("bias_ih", (G * H,)),
-            ("bias_hh", (G * H,)),
-        ):
-            key = f"{name}_l{k}"
-            if name.startswith("weight"):
-                need(key)
-            a = get(key, shape, f"layer {k} with hidden size {H}")
-            if a is None:  # missing bias: exact zeros, patched in after quantization
-                missing_bias.append((k, name))
-                a = np.zeros(G * H)
-            lw[name] = a
-        weights.append(lw)
-
-    head = None
-    if "head.weight" in raw:
-        hw = get("head.weight", None, "head")
-        if hw.ndim != 2 or hw.shape[1] != H:
-            raise StateDictError(
-                f"state dict key 'head.weight': shape {hw.shape} but the head needs "
-                f"(output_size, {H})"
-            )
-        hb = get("head.bias", (hw.shape[0],), f"head with {hw.shape[0]} outputs")
-        head = {"weight": hw, "bias": np.zeros(hw.shape[0]) if hb is None else hb}
-        if hb is None:
-            missing_bias.append((None, "bias"))
-    elif "head.bias" in raw:
-        raise StateDictError("state dict key 'head.weight': missing (head.bias is present)")
-
+    tensors = _Tensors(sd, cell)
+    n_layers = tensors.layer_count()
+    H, n_in = tensors.sizes()
+    weights, missing_bias = tensors.layers(n_layers, H, n_in)
+    head = tensors.head(H, missing_bias)
     meta = {"source": "state_dict", **dict(kw.pop("meta", None) or {})}
     model = Model.from_float(
         cell, weights, head, method=method, input_kind=input_kind, nonlinearity=nonlinearity,
@@ -213,6 +127,104 @@ def from_state_dict(
     if missing_bias:
         model = _zero_biases(model, missing_bias)
     return model
+
+
+class _Tensors:
+    """The tensors of a state dict by their short names (prefix removed), checked on access."""
+
+    def __init__(self, sd: dict, cell: str):
+        self.prefix, self.short = _strip_prefix([str(k) for k in sd])
+        self.raw = {s: sd[k] for s, k in self.short.items()}
+        self.cell, self.G = cell, CELLS[cell]
+
+    def full(self, name: str) -> str:
+        return name if name in _HEAD_KEYS else self.prefix + name
+
+    def layer_count(self) -> int:
+        """Layers present; bidirectional layers and unknown keys are errors."""
+        layer_ids, unexpected = set(), []
+        for s in self.raw:
+            m = _RNN_KEY.match(s)
+            if m and m.group(3):
+                raise StateDictError(
+                    f"state dict key '{self.short[s]}': bidirectional RNNs are not supported")
+            if m:
+                layer_ids.add(int(m.group(2)))
+            elif s not in _HEAD_KEYS:
+                unexpected.append(self.short[s])
+        if unexpected:
+            hint = " (LSTM proj_size is not supported)" if any(
+                "weight_hr" in k for k in unexpected) else ""
+            raise StateDictError(
+                f"state dict has unexpected keys {sorted(unexpected)}{hint}; shiftrnn imports "
+                "weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, head.weight, "
+                "head.bias")
+        return max(layer_ids) + 1
+
+    def need(self, name: str) -> np.ndarray:
+        if name not in self.raw:
+            raise StateDictError(f"state dict key '{self.prefix}{name}': missing")
+        return _to_numpy(self.raw[name], self.full(name))
+
+    def get(self, name: str, shape: tuple | None, what: str) -> np.ndarray | None:
+        if name not in self.raw:
+            return None
+        a = _to_numpy(self.raw[name], self.full(name))
+        if shape is not None and a.shape != shape:
+            raise StateDictError(f"state dict key '{self.full(name)}': shape {a.shape} but a "
+                                 f"{self.cell} {what} needs {shape}")
+        return a
+
+    def sizes(self) -> tuple[int, int]:
+        """Hidden and input size, from layer 0."""
+        G, cell, pre = self.G, self.cell, self.prefix
+        w_hh0 = self.need("weight_hh_l0")
+        if w_hh0.ndim != 2 or w_hh0.shape[0] != G * w_hh0.shape[1]:
+            raise StateDictError(
+                f"state dict key '{pre}weight_hh_l0': shape {w_hh0.shape} but a {cell} with "
+                f"hidden size H needs ({G}*H, H); is the cell right?")
+        H = w_hh0.shape[1]
+        w_ih0 = self.need("weight_ih_l0")
+        if w_ih0.ndim != 2 or w_ih0.shape[0] != G * H:
+            raise StateDictError(
+                f"state dict key '{pre}weight_ih_l0': shape {w_ih0.shape} but a {cell} with "
+                f"hidden size {H} needs ({G * H}, input_size)")
+        return H, w_ih0.shape[1]
+
+    def layers(self, n_layers: int, H: int, n_in: int) -> tuple[list[dict], list]:
+        """Every layer's four tensors; absent biases are zeros, listed to be patched in."""
+        weights, missing = [], []
+        GH = self.G * H
+        for k in range(n_layers):
+            lw = {}
+            for name, shape in (("weight_ih", (GH, n_in if k == 0 else H)),
+                                ("weight_hh", (GH, H)), ("bias_ih", (GH,)), ("bias_hh", (GH,))):
+                key = f"{name}_l{k}"
+                if name.startswith("weight"):
+                    self.need(key)
+                a = self.get(key, shape, f"layer {k} with hidden size {H}")
+                if a is None:  # missing bias: exact zeros, patched in after quantization
+                    missing.append((k, name))
+                    a = np.zeros(GH)
+                lw[name] = a
+            weights.append(lw)
+        return weights, missing
+
+    def head(self, H: int, missing: list) -> dict | None:
+        """The optional ``nn.Linear`` head (appends an absent bias to ``missing``)."""
+        if "head.weight" not in self.raw:
+            if "head.bias" in self.raw:
+                raise StateDictError("state dict key 'head.weight': missing (head.bias is "
+                                     "present)")
+            return None
+        hw = self.get("head.weight", None, "head")
+        if hw.ndim != 2 or hw.shape[1] != H:
+            raise StateDictError(f"state dict key 'head.weight': shape {hw.shape} but the head "
+                                 f"needs (output_size, {H})")
+        hb = self.get("head.bias", (hw.shape[0],), f"head with {hw.shape[0]} outputs")
+        if hb is None:
+            missing.append((None, "bias"))
+        return {"weight": hw, "bias": np.zeros(hw.shape[0]) if hb is None else hb}
 
 
 def _zero_biases(model: Model, missing: list[tuple[int | None, str]]) -> Model:

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ShiftrnnError
+from .files import atomic_write_bytes
 from .fixed import Fixed
-from .model import Model, atomic_write_bytes
+from .model import Model
 
 __all__ = [
     "MANIFEST_FILE", "MANIFEST_VERSION", "DesignConfig", "Field", "Manifest", "ManifestError",
@@ -201,7 +202,7 @@ def input_fields(model: Model) -> tuple[str, tuple[Field, ...]]:
     A token field is ``ceil(log2(input_size))`` bits wide (at least 1).
     """
     if model.input_kind == "token":
-        w = max(1, (model.input_size - 1).bit_length())
+        w = model.token_bits
         return "token", (Field("token", 0, w, Fixed(w, 0, signed=False)),)
     f = model.formats["x"]
     return "vector", tuple(Field(f"x[{j}]", j * f.bits, f.bits, f)

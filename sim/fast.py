@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from golden import Fixed
+from golden.evaluation import bits_per_char
 from golden.manifest import Field, Port
 
 from .build import MAKE_VARS, BuildError, install_runtime, log_tail, tool_versions
@@ -370,12 +371,7 @@ def bpc_from_logits(logits_int: np.ndarray, frac: int, tokens: np.ndarray) -> fl
     """
     if tokens.shape[1] < 2:
         raise ValueError("BPC needs sequences of at least two characters")
-    z = logits_int[:, :-1].astype(np.float64) * 2.0**-frac
-    z -= z.max(axis=-1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    tgt = tokens[:, 1:]
-    picked = np.take_along_axis(logp, tgt[..., None], axis=-1)[..., 0]
-    return float(-picked.mean() / np.log(2.0))
+    return bits_per_char(logits_int[:, :-1].astype(np.float64) * 2.0**-frac, tokens[:, 1:])
 
 
 def simulate(design_dir, x_int, *, check: bool = True, work_dir=None,

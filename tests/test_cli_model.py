@@ -71,7 +71,7 @@ def test_random_model_refuses_to_overwrite(capsys, tmp_path):
     [
         (["--format", "q=8.8"], ["--format 'q=8.8'", "x, h, c, pre, gate, act, out"]),
         (["--format", "h=8"], ["--format 'h=8'", "BITS.FRAC"]),
-        (["--format", "h=70.3"], ["--format 'h=70.3'", "bits 1..62"]),
+        (["--format", "h=70.3"], ["--format 'h=70.3'", "1..62"]),
         (["--format", "gate=S8.7"], ["formats.gate", "unsigned"]),
         (["--format", "c=U12.8"], ["formats.c", "must be signed"]),
         (["--method-param", "kmin=-3"], ["--method-param", "ternary", "unknown ['kmin']"]),
@@ -181,8 +181,9 @@ def test_run_int_and_float(capsys, tmp_path, token_model, rng):
     assert rc == 0 and "y.npz" in stdout
     r = m.run(x)
     with np.load(tmp_path / "y.npz") as y:
-        assert sorted(y.files) == ["hidden", "hidden_int", "logits", "logits_int"]
+        assert sorted(y.files) == ["hidden", "hidden_int", "logits", "logits_int", "output_int"]
         assert np.array_equal(y["hidden_int"], r.hidden_int[-1])
+        assert np.array_equal(y["output_int"], r.output_int)
         assert np.array_equal(y["logits_int"], r.logits_int)
         assert np.array_equal(y["hidden"], r.h) and np.array_equal(y["logits"], r.logits)
     rc, _, _ = run_cli(capsys, "run", path, "--inputs", tmp_path / "x.npy", "--out",
@@ -200,8 +201,20 @@ def test_run_vector_model_without_head(capsys, tmp_path, rng):
     rc, _, _ = run_cli(capsys, "run", path, "--inputs", tmp_path / "x.npy", "--out",
                        tmp_path / "y.npz")
     with np.load(tmp_path / "y.npz") as y:
-        assert rc == 0 and sorted(y.files) == ["hidden", "hidden_int"]
+        assert rc == 0 and sorted(y.files) == ["hidden", "hidden_int", "output_int"]
         assert np.array_equal(y["hidden_int"], m.run(x).hidden_int[-1])
+    # the on-wire formats.x integers (what s_axis_tdata carries) are taken as they are
+    wire = m.quantize_inputs(x)
+    np.save(tmp_path / "w.npy", wire)
+    rc, _, _ = run_cli(capsys, "run", path, "--inputs", tmp_path / "w.npy", "--out",
+                       tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz") as y:
+        assert rc == 0 and np.array_equal(y["output_int"], m.run_int(wire).output_int)
+    fx = m.formats["x"]
+    np.save(tmp_path / "big.npy", np.full((1, 2, 3), fx.max_int + 1))
+    rc, _, err = run_cli(capsys, "run", path, "--inputs", tmp_path / "big.npy", "--out",
+                         tmp_path / "b.npz")
+    assert rc == 2 and "big.npy" in err and "outside formats.x" in err
 
 
 def test_run_bad_input_and_no_overwrite(capsys, tmp_path, token_model, rng):
@@ -213,14 +226,14 @@ def test_run_bad_input_and_no_overwrite(capsys, tmp_path, token_model, rng):
     assert_one_line_error(rc, err, "y.npz exists", "--force")
     assert y.read_bytes() == b"old"
     out = tmp_path / "new.npz"
-    np.save(tmp_path / "bad.npy", rng.integers(0, 9, size=(2, 3)))
+    np.save(tmp_path / "bad.npy", np.array([[0, 8, 1], [2, 3, 4]]))  # 3-bit field: 0..7
     rc, _, err = run_cli(capsys, "run", path, "--inputs", tmp_path / "bad.npy", "--out", out)
-    assert_one_line_error(rc, err, "bad.npy", "token indices must lie in [0, 7)")
+    assert_one_line_error(rc, err, "bad.npy", "token indices must lie in [0, 8)")
     np.save(tmp_path / "shape.npy", rng.normal(size=(2, 3, 7)))
     rc, _, err = run_cli(capsys, "run", path, "--inputs", tmp_path / "shape.npy", "--out", out)
     assert_one_line_error(rc, err, "shape.npy", "(batch, time)", "token input")
     rc, _, err = run_cli(capsys, "run", path, "--inputs", tmp_path / "none.npy", "--out", out)
-    assert_one_line_error(rc, err, "none.npy", "no such inputs file")
+    assert_one_line_error(rc, err, "none.npy", "none.npy: no such file")
     (tmp_path / "junk.npy").write_bytes(b"junk")
     rc, _, err = run_cli(capsys, "run", path, "--inputs", tmp_path / "junk.npy", "--out", out)
     assert_one_line_error(rc, err, "junk.npy", "not a readable .npy")

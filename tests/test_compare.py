@@ -1,18 +1,23 @@
-"""shiftrnn.compare: the variants, the compare table, files and plots; the multiplier must-show."""
+"""The precision comparison (shiftrnn.flow.compare) and re-quantization (golden.requantize):
+the variants, the compare table, files and plots; the multiplier must-show."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import golden
-from estimate import baseline_energy, energy_from_ops
-from shiftrnn import compare as C
-from train.data import golden_bpc
+import golden.requantize as Q
+from estimate import EnergyEstimate, HardwareEstimate, PnrFigures, resolve_device
+from estimate.design import Audit, SynthFigures, design_energy
+from estimate.energy import datapath_energy
+from golden.evaluation import golden_bpc, text_tokens
+from golden.manifest import Manifest
+from shiftrnn.flow import compare as C
+from shiftrnn.flow.compare_report import COMPARE_SCHEMA, format_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -30,7 +35,7 @@ def _matrices(model):
 # ------------------------------------------------------------------------ no tools
 def test_int8_model_is_8bit_fixed_point():
     src = _model("ternary", n=8)
-    q = C.int8_model(src)
+    q = Q.int8_model(src)
     assert q.method == "pow2-ternary" and q.method_params == {"i": 0, "f": 7}
     for a, b in zip(_matrices(src), _matrices(q), strict=True):
         assert np.abs(b.codes).max() <= 127 and b.C == 1 and b.shift == -7
@@ -47,7 +52,7 @@ def test_int8_model_integer_part_fits_largest_weight():
     head = {"weight": rng.uniform(-1, 1, (4, 4)), "bias": np.zeros(4)}
     src = golden.Model.from_float("gru", [w], head, method="pow2-ternary", input_kind="token",
                                   method_params={"i": 2, "f": 1})
-    q = C.int8_model(src)
+    q = Q.int8_model(src)
     assert q.method_params == {"i": 2, "f": 5}
     for a, b in zip(_matrices(src), _matrices(q), strict=True):
         np.testing.assert_array_equal(a.values, b.values)  # k/2 is exact in 8 bits
@@ -56,20 +61,20 @@ def test_int8_model_integer_part_fits_largest_weight():
 def test_requantize_same_method_is_identity_and_keeps_meta():
     src = _model("ternary", n=6)
     src = dataclasses.replace(src, meta={"vocab": list("abcdef")})
-    again = C.requantize(src, "ternary")
+    again = Q.requantize(src, "ternary")
     for k, v in src.arrays().items():
         np.testing.assert_array_equal(again.arrays()[k], v, err_msg=k)
-    b = C.requantize(src, "binary")
+    b = Q.requantize(src, "binary")
     assert b.method == "binary" and b.meta["vocab"] == list("abcdef")
     assert all(set(np.unique(q.codes)) <= {-1, 1} for q in _matrices(b))
     assert b.formats == src.formats and b.scale_terms == src.scale_terms
-    e = C.requantize(src, "exponential")
+    e = Q.requantize(src, "exponential")
     assert e.method_params == {"kmin": -8, "kmax": 0}
 
 
 def test_requantize_copies_fixed_biases():
     src = _model("ternary", n=4, bias_mode="fixed")
-    b = C.requantize(src, "exponential")
+    b = Q.requantize(src, "exponential")
     for new, old in zip(b.layers, src.layers, strict=True):
         np.testing.assert_array_equal(new.b_ih.ints, old.b_ih.ints)
         assert new.b_hh.frac == old.b_hh.frac
@@ -78,49 +83,45 @@ def test_requantize_copies_fixed_biases():
 
 def test_fitted_params_keep_small_weights_alive():
     src = _model("ternary", n=64)  # Glorot bounds of 64-wide matrices are below 0.25
-    wmax = C.max_weight(src)
+    wmax = Q.max_weight(src)
     assert 0 < wmax < 0.25
-    assert C.fitted_params(src, "ternary") == {} and C.fitted_params(src, "binary") == {}
-    p2 = C.fitted_params(src, "pow2-ternary")
+    assert Q.fitted_params(src, "ternary") == {} and Q.fitted_params(src, "binary") == {}
+    p2 = Q.fitted_params(src, "pow2-ternary")
     assert p2["i"] == 0 and 2.0 ** -p2["f"] == pytest.approx(wmax / 2, rel=0.5)
-    ex = C.fitted_params(src, "exponential")
+    ex = Q.fitted_params(src, "exponential")
     assert ex["kmax"] - ex["kmin"] == 8 and 2.0 ** (ex["kmax"] - 1) < wmax <= 2.0 ** ex["kmax"]
     # golden's default pow2-ternary (f=1: levels 0, +-0.5) zeroes these weights; the fit does not
-    zeroed = C.requantize(src, "pow2-ternary")
+    zeroed = Q.requantize(src, "pow2-ternary")
     assert all(not q.codes.any() for q in _matrices(zeroed))
-    fitted = C.requantize(src, "pow2-ternary", p2)
+    fitted = Q.requantize(src, "pow2-ternary", p2)
     assert all(q.codes.any() for q in _matrices(fitted))
     with pytest.raises(ValueError, match="unknown method"):
-        C.fitted_params(src, "float")
+        Q.fitted_params(src, "float")
 
 
-def test_corpus_tokens(tmp_path):
-    text = tmp_path / "t.txt"
-    text.write_text("hello world")
+def test_text_tokens():
     m = _model(n=4)
-    toks = C.corpus_tokens(m, text)
+    toks = text_tokens("hello world", m)
     np.testing.assert_array_equal(toks, np.frombuffer(b"hello world", np.uint8) % 4)
-    with pytest.raises(FileNotFoundError, match="not found"):
-        C.corpus_tokens(m, tmp_path / "missing.txt")
     vec = golden.Model.random("gru", "ternary", 4, 4, output_size=4, input_kind="vector")
-    with pytest.raises(ValueError, match="character language model"):
-        C.corpus_tokens(vec, text)
+    with pytest.raises(ValueError, match="token-input model"):
+        text_tokens("hello", vec)
     voc = dataclasses.replace(m, meta={"vocab": list("helo")})
-    with pytest.raises(ValueError, match="not in the model's vocabulary"):
-        C.corpus_tokens(voc, text)
+    with pytest.raises(ValueError, match="not in the model's vocabulary.*corpus format 'ptb'"):
+        text_tokens("hello world", voc)
 
 
 def test_resolve_device():
-    assert C.resolve_device("ice40") == "up5k"
-    assert C.resolve_device("ecp5") == "ecp5-25k"
-    assert C.resolve_device("generic") is None and C.resolve_device("xilinx7") is None
-    assert C.resolve_device("ice40", "hx8k") == "hx8k"
+    assert resolve_device("ice40") == "up5k"
+    assert resolve_device("ecp5") == "ecp5-25k"
+    assert resolve_device("generic") is None and resolve_device("xilinx7") is None
+    assert resolve_device("ice40", "hx8k") == "hx8k"
     with pytest.raises(ValueError, match="unknown target 'vivado'"):
-        C.resolve_device("vivado")
+        resolve_device("vivado")
     with pytest.raises(ValueError, match="unknown ice40 device 'ecp5-25k'"):
-        C.resolve_device("ice40", "ecp5-25k")
+        resolve_device("ice40", "ecp5-25k")
     with pytest.raises(ValueError, match="area only"):
-        C.resolve_device("xilinx7", "up5k")
+        resolve_device("xilinx7", "up5k")
 
 
 def test_compare_rejects_bad_arguments(tmp_path):
@@ -141,29 +142,46 @@ def test_compare_rejects_bad_arguments(tmp_path):
     (busy / "keep.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="--force"):
         C.compare(m, 1, busy, progress=False)
+    vec = golden.Model.random("gru", "ternary", 4, 4, output_size=4, input_kind="vector")
+    with pytest.raises(ValueError, match="character language model"):
+        C.compare(vec, 1, tmp_path / "v", tokens=np.zeros(10, np.int64), progress=False)
     assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
     assert not (tmp_path / "a").exists()
 
 
+def _row(method, kind, datapath, energy_pj, *, lut=None, ff=0, dsp=0, muls=0, fits=None,
+         fmax=None, message="", cycles=7, time=None, bpc=None) -> C.CompareRow:
+    """A compare row as compare() records it (figures from the tools)."""
+    from estimate.synth import MulCell
+
+    hardware = None
+    if lut is not None:
+        mul = tuple(MulCell(f"m{i}", "$mul", 8, 8, 16, False) for i in range(muls))
+        synth = SynthFigures("ice40", lut, ff, 0, dsp, 0, lut + ff, {}, mul, "0", 0.0, True)
+        pnr = None if fits is None else PnrFigures("up5k", fits, fmax, message, {}, True, "0",
+                                                   0.0, True)
+        hardware = HardwareEstimate("ice40", synth, Audit(muls, dsp, not muls, False, True),
+                                    pnr, cycles, time, None if time is None else 1 / time)
+    return C.CompareRow(method, kind, datapath, "model", {}, None, hardware,
+                        EnergyEstimate(method, energy_pj, {}), 1.0, 1.0, bpc, None, None)
+
+
 def test_format_table_marks_missing_figures():
     rows = [
-        {"method": "float32", "kind": "float32", "datapath": None, "energy_pj": 4000.0},
-        {"method": "int8-mult", "kind": "int8-mult", "datapath": "mult", "lut": 10, "ff": 2,
-         "dsp": 3, "bram": 0, "mul_cells": 3, "fits": False,
-         "pnr_message": "does not fit up5k: ...", "cycles_per_timestep": 7, "energy_pj": 700.0,
-         "bpc": 3.25},
-        {"method": "ternary", "kind": "shiftadd", "datapath": "shiftadd", "lut": 1234, "ff": 5,
-         "dsp": 0, "bram": 0, "fits": True, "fmax_mhz": 50.0, "cycles_per_timestep": 10,
-         "time_per_timestep_s": 2e-7, "energy_pj": 100.0},
+        _row("float32", "float32", None, 4000.0),
+        _row("int8-mult", "int8-mult", "mult", 700.0, lut=10, ff=2, dsp=3, muls=3, fits=False,
+             message="does not fit up5k: ...", bpc=3.25),
+        _row("ternary", "shiftadd", "shiftadd", 100.0, lut=1234, ff=5, fits=True, fmax=50.0,
+             cycles=10, time=2e-7),
     ]
-    text = C.format_table(rows, "ice40", "up5k")
+    text = format_table(rows, "ice40", "up5k")
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["method", "datapath", "LUT"] and "fmax (up5k)" in lines[0]
     assert "does not fit" in lines[3] and "1,234" in lines[4] and "200 ns" in lines[4]
     assert lines[2].split()[2:7] == ["-", "-", "-", "-", "-"]
     assert lines[0].split()[4:7] == ["DSP", "BRAM", "$mul"] and lines[3].split()[4:7] == \
         ["3", "0", "3"]
-    md = C.format_table(rows, "generic", None, markdown=True)
+    md = format_table(rows, "generic", None, markdown=True)
     assert md.startswith("| method | datapath | cells |") and md.count("\n") == 5
     assert md.splitlines()[3].split(" | ")[4:7] == ["-", "-", "3"]  # generic: no DSP/BRAM
 
@@ -173,61 +191,62 @@ def test_format_table_marks_missing_figures():
 def small(tmp_path_factory):
     """GRU 4 -> 4 (token LM), lanes 2, on ice40/up5k: float32, int8 and ternary."""
     base = tmp_path_factory.mktemp("compare-small")
-    corpus = base / "corpus.txt"
-    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 40)
     model = _model("ternary", n=4)
-    res = C.compare(model, 2, base / "out", corpus=corpus, target="ice40", progress=False,
-                    methods=("ternary",), cache_dir=base / "cache")
-    return model, corpus, res
+    tokens = text_tokens("the quick brown fox jumps over the lazy dog. " * 40, model)
+    res = C.compare(model, 2, base / "out", tokens=tokens, target="ice40", progress=False,
+                    methods=("ternary",), cache_dir=base / "cache", corpus="the fox")
+    return model, tokens, res
 
 
 def test_quick_ternary_has_no_dsp_int8_has_dsp(small):
     _, _, res = small
     tern, int8 = res.row("ternary"), res.row("int8-mult")
-    assert tern["dsp"] == 0 and tern["mul_cells"] == 0
-    assert int8["dsp"] > 0 and int8["mul_cells"] > 0
-    mans = [json.loads((Path(r["design_dir"]) / "manifest.json").read_text())
+    assert tern.dsp == 0 and tern.mul_cells == 0
+    assert int8.dsp > 0 and int8.mul_cells > 0
+    mans = [json.loads((res.out_dir / r.design_dir / "manifest.json").read_text())
             for r in (tern, int8)]
     assert [m["config"]["lanes"] for m in mans] == [2, 2]
     assert [m["config"]["datapath"] for m in mans] == ["shiftadd", "mult"]
-    assert tern["cycles_per_timestep"] == int8["cycles_per_timestep"]
+    assert tern.cycles_per_timestep == int8.cycles_per_timestep
 
 
 def test_rows_come_from_tools_and_the_energy_table(small):
-    model, corpus, res = small
-    assert [r["method"] for r in res.rows] == ["float32", "int8-mult", "ternary"]
+    model, tokens, res = small
+    assert [r.method for r in res.rows] == ["float32", "int8-mult", "ternary"]
     f32, int8, tern = res.row("float32"), res.row("int8-mult"), res.row("ternary")
-    assert f32["lut"] is None and f32["design_dir"] is None and f32["fmax_mhz"] is None
-    ops = model.op_counts()
-    assert f32["energy_pj"] == pytest.approx(baseline_energy(ops, "float32").per_timestep_pj)
-    assert tern["energy_pj"] == pytest.approx(energy_from_ops(ops).per_timestep_pj)
-    i8ops = C.int8_model(model).op_counts()
-    assert int8["energy_pj"] == pytest.approx(
-        baseline_energy(i8ops, "int8-mult").per_timestep_pj)
-    assert tern["energy_per_sequence_pj"] == pytest.approx(256 * tern["energy_pj"])
-    assert tern["weights"] == "model" and int8["weights"] == "int8"
+    assert f32.lut is None and f32.design_dir is None and f32.fmax_mhz is None
+    own = design_energy(model, Manifest.read(res.out_dir / tern.design_dir))
+    assert f32.energy_pj == pytest.approx(own["float32"].per_timestep_pj)
+    assert tern.energy_pj == pytest.approx(own["design"].per_timestep_pj)
+    assert tern.energy.counts["weight_memory_bits"] == sum(
+        m.bits for m in Manifest.read(res.out_dir / tern.design_dir).memories)
+    i8 = datapath_energy(Q.int8_model(model).op_counts(), "int8-mult")
+    assert int8.energy_pj == pytest.approx(i8.per_timestep_pj)
+    assert tern.weights == "model" and int8.weights == "int8"
     for r in res.rows[1:]:
-        h = r["hardware"]
-        assert r["lut"] == h["synth"]["lut"] > 0 and h["pnr"]["device"] == "up5k"
-        if r["fits"]:
-            assert r["time_per_timestep_s"] == pytest.approx(
-                r["cycles_per_timestep"] / (r["fmax_mhz"] * 1e6))
+        assert r.lut == r.hardware.synth.lut > 0 and r.hardware.pnr.device == "up5k"
+        if r.fits:
+            assert r.time_per_timestep_s == pytest.approx(
+                r.cycles_per_timestep / (r.fmax_mhz * 1e6))
         else:
-            assert "does not fit" in r["pnr_message"] and r["time_per_timestep_s"] is None
-    assert tern["fits"] and tern["fmax_mhz"] > 0
-    toks = C.corpus_tokens(model, corpus)
-    assert tern["bpc"] == pytest.approx(golden_bpc(model, toks, "int"))
-    assert f32["bpc"] == pytest.approx(golden_bpc(model, toks, "float"))
-    assert tern["accuracy_path"] == "golden integer path"
+            assert "does not fit" in r.pnr_message and r.time_per_timestep_s is None
+    assert tern.fits and tern.fmax_mhz > 0
+    assert tern.bpc == pytest.approx(golden_bpc(model, tokens, "int"))
+    assert f32.bpc == pytest.approx(golden_bpc(model, tokens, "float"))
+    assert tern.accuracy_path == "golden integer path"
 
 
 def test_files_and_plots(small):
     _, _, res = small
     data = json.loads(res.json_path.read_text())
-    assert data["schema"] == C.COMPARE_SCHEMA and data["config"]["lanes"] == 2
-    assert [r["method"] for r in data["rows"]] == [r["method"] for r in res.rows]
+    assert data["schema"] == COMPARE_SCHEMA and data["config"]["lanes"] == 2
+    assert [r["method"] for r in data["rows"]] == [r.method for r in res.rows]
+    tern = data["rows"][2]
+    assert tern["energy_per_sequence_pj"] == pytest.approx(256 * tern["energy_pj"])
+    assert tern["design_dir"] == "rtl/ternary" and tern["lut"] == res.row("ternary").lut
     md = res.md_path.read_text()
     assert "| method | datapath | LUT |" in md and "int8-mult" in md
+    assert f"BPC on the fox ({res.config['corpus_tokens']} characters)" in md
     assert set(res.plots) == {"energy", "area_throughput"}
     assert res.plots["energy"].name == "energy_vs_accuracy.png"
     for p in res.plots.values():
@@ -243,7 +262,7 @@ def test_gru64_ternary_has_no_dsp_int8_uses_dsp(tmp_path):
     res = C.compare(model, 4, tmp_path / "out", target="ice40", place=False, progress=False,
                     methods=("ternary",))
     tern, int8 = res.row("ternary"), res.row("int8-mult")
-    assert tern["dsp"] == 0 and tern["mul_cells"] == 0 and tern["lut"] > 0
-    assert int8["dsp"] > 0 and int8["mul_cells"] > 0
-    assert tern["cycles_per_timestep"] == int8["cycles_per_timestep"]
+    assert tern.dsp == 0 and tern.mul_cells == 0 and tern.lut > 0
+    assert int8.dsp > 0 and int8.mul_cells > 0
+    assert tern.cycles_per_timestep == int8.cycles_per_timestep
     assert res.plots["energy"].name == "energy_per_step.png"

@@ -93,7 +93,7 @@ def test_config_not_toml(tmp_path, capsys, previous):
     ('name = "t"\n[estimate]\ntargets = ["ice41"]\n', ["unknown target 'ice41'",
                                                         "did you mean 'ice40'"]),
     ('name = "t"\n[model]\nformats = { h = "70.3" }\n', ["formats.h", "not a valid Fixed",
-                                                         'h = "8.6"']),
+                                                         'h = "S8.6"']),
     ('name = "t/x"\n', ["plain folder name"]),
     ('name = "t"\n[model]\nsource = "file"\n', ["needs path"]),
 ], ids=["typo-key", "typo-section", "wrong-type", "bad-choice", "lanes-and-unrolled",

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from estimate.cache import atomic_write, cache_key, cache_root
+import golden
+from estimate.cache import cache_key, cache_root
 from estimate.iowrap import WRAP_TOP, Port, netlist_ports, wrapper_verilog
 from estimate.pnr import _no_fit_message, parse_log, parse_report
 from estimate.synth import parse_mul_cells, parse_stat, summarise
@@ -87,9 +88,10 @@ def test_cache_key_and_root(tmp_path, monkeypatch):
     monkeypatch.setenv("SHIFTRNN_CACHE", str(tmp_path / "root"))
     assert cache_root() == tmp_path / "root" / "estimate"
     assert cache_root(tmp_path / "x") == tmp_path / "x"
-    atomic_write(tmp_path / "x" / "e.json", json.dumps({"a": 1}))
+    golden.atomic_write_bytes(tmp_path / "x" / "e.json", json.dumps({"a": 1}).encode())
     assert json.loads((tmp_path / "x" / "e.json").read_text()) == {"a": 1}
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["e.json"]  # no temp file left
+    assert (tmp_path / "x" / "e.json").stat().st_mode & 0o044 == 0o044  # not mkstemp's 0600
 
 
 def test_wrapper_verilog():

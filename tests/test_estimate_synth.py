@@ -100,7 +100,7 @@ def test_unknown_target(tmp_path):
 
 
 def test_public_api():
-    for name in ("synthesize", "place_and_route", "TARGETS", "energy_from_ops",
-                 "baseline_energy", "activity_energy", "ToolError"):  # fmt: skip
+    for name in ("synthesize", "place_and_route", "TARGETS", "datapath_energy",
+                 "estimate_design", "activity_energy", "ToolError"):  # fmt: skip
         assert hasattr(estimate, name)
     assert TARGETS == ("generic", "xilinx7", "ice40", "ecp5")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import re
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +20,22 @@ import estimate
 import estimate.tools as estimate_tools
 import golden
 import hw
+from estimate import EnergyEstimate, SynthFigures
+from golden.manifest import Manifest
 from shiftrnn import flow
 from shiftrnn.cli import main
-from shiftrnn.report import block_diagram, write_report
+from shiftrnn.flow.diagram import DiagramParams, block_diagram
+from shiftrnn.flow.records import RecordError, from_jsonable, to_jsonable
+from shiftrnn.flow.report import ReportInputs, StageLine, write_report
+from shiftrnn.flow.stages import (
+    EstimateResult,
+    GenerateResult,
+    ModelResult,
+    QuantizeResult,
+    SimulateResult,
+    VerifyResult,
+)
+from shiftrnn.flow.stages.quantize import ModelInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,8 +52,8 @@ def test_examples_are_the_builtin_configs(name):
     path = ROOT / "examples" / f"{name}.toml"
     assert path.read_text() == flow.EXAMPLES[name]
     cfg = flow.load_config(path)
-    assert cfg.name == name and cfg.sections == flow.builtin_config(name).sections
-    assert cfg["model"]["source"] == "train" and cfg["model"]["cell"] == name
+    assert cfg.name == name and cfg.sections() == flow.builtin_config(name).sections()
+    assert cfg.model.source == "train" and cfg.model.cell == name
 
 
 def test_demo_example_is_the_gru():
@@ -54,10 +67,10 @@ def test_config_defaults_and_paths(tmp_path):
     p.write_text('[model]\nsource = "file"\npath = "../m.npz"\n[data]\ninputs = "x.npy"\n')
     cfg = flow.load_config(p)
     assert cfg.name == "my-net"  # from the file name
-    assert cfg["model"]["path"] == str(tmp_path / "m.npz")
-    assert cfg["data"]["inputs"] == str(tmp_path / "sub" / "x.npy")
-    assert cfg["hardware"] == {"lanes": None, "unrolled": False, "datapath": "shiftadd"}
-    assert cfg["estimate"]["targets"] == ["generic", "ice40"]
+    assert cfg.model.path == str(tmp_path / "m.npz")
+    assert cfg.data.inputs == str(tmp_path / "sub" / "x.npy")
+    assert cfg.section("hardware") == {"lanes": None, "unrolled": False, "datapath": "shiftadd"}
+    assert cfg.estimate.targets == ("generic", "ice40")
     assert cfg.given == {"model.source", "model.path", "data.inputs"}
     every = {f"{s}.{k}" if s else k for s, opts in flow.SCHEMA.items() for k in opts}
     assert every >= cfg.given
@@ -74,8 +87,10 @@ def test_train_keys_need_the_train_source(tmp_path):
 
 
 def test_schema_documented_in_readme():
-    """Every configuration key appears in the README's reference."""
+    """Every configuration key appears in the README's reference, the formats as golden
+    writes them."""
     text = (ROOT / "README.md").read_text()
+    assert "defaults " + ", ".join(f"{k} {v}" for k, v in golden.DEFAULT_FORMATS.items()) in text
     for sec, opts in flow.SCHEMA.items():
         if sec:
             assert f"[{sec}]" in text, sec
@@ -88,11 +103,11 @@ def test_schema_documented_in_readme():
                          [("gru", False, 50, "shiftadd"), ("lstm", True, None, "mult"),
                           ("rnn", False, None, "shiftadd")])
 def test_block_diagram(tmp_path, cell, unrolled, output, datapath):
-    p = block_diagram({"cell": cell, "method": "ternary", "hidden": 8, "input_kind": "token",
-                       "input_size": 5, "output": output, "layers": 2, "lanes": 8 if unrolled
-                       else 2, "unrolled": unrolled, "datapath": datapath,
-                       "nonlinearity": "hard", "formats": {"h": "S8.6"}, "cycles": 77},
-                      tmp_path / "b.png")
+    p = block_diagram(DiagramParams(cell=cell, method="ternary", hidden=8, input_kind="token",
+                                    input_size=5, output=output, layers=2,
+                                    lanes=8 if unrolled else 2, unrolled=unrolled,
+                                    datapath=datapath, nonlinearity="hard",
+                                    formats={"h": "S8.6"}, cycles=77), tmp_path / "b.png")
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 20_000
 
 
@@ -129,42 +144,46 @@ def test_torch_flow(tmp_path):
     lines: list[str] = []
     res = flow.run_flow(flow.load_config(d / "cfg.toml"), out_dir=d / "rtl_out",
                         progress=False, echo=lines.append)
-    assert res.ran == list(flow.STAGES) and res.skipped == []
-    q, s = res.result("quantize"), res.result("simulate")
-    assert q["metric"] == "accuracy" and q["data_kind"] == "classify"
-    assert s["golden_equal"] and s["timing_ok"] and s["rtl"] == q["int"]
+    assert res.ran == flow.STAGES and res.skipped == ()
+    # a run is a plain function of picklable values (it can be shipped to another process)
+    cfg = flow.load_config(d / "cfg.toml")
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    assert pickle.loads(pickle.dumps(res)) == res
+    q, s = res.inputs.quantize, res.inputs.simulate
+    assert q.metric == "accuracy" and q.data_kind == "classify"
+    assert s.golden_equal and s.timing_ok and s.rtl == q.golden_int
     model = golden.load(res.folder / "model.npz")
     assert model.method == "pow2-ternary" and model.input_kind == "vector"
     with np.load(res.folder / "sim_outputs.npz") as z:
         assert np.array_equal(z["outputs"], model.run_int(z["x"]).logits_int)
-    e = res.result("estimate")
-    assert e["synth"] == {} and e["pnr"] == {} and set(e["energy"]) == {
+    e = res.inputs.estimate
+    assert e.synth == {} and e.pnr == {} and set(e.energy) == {
         "shiftrnn", "float32", "int8-mult", "activity"}
     assert not (res.folder / "baseline_mult").exists()  # no synthesis, no baseline
-    cmp = e["compare"]
-    assert [r["method"] for r in cmp["rows"]] == ["float32", "int8-mult", "ternary"]
-    tern = cmp["rows"][2]
-    assert tern["datapath"] == "shiftadd" and tern["mul_cells"] == 0 and tern["dsp"] == 0
-    assert cmp["rows"][1]["mul_cells"] > 0
+    cmp = e.compare
+    assert [r.method for r in cmp.rows] == ["float32", "int8-mult", "ternary"]
+    tern = cmp.rows[2]
+    assert tern.datapath == "shiftadd" and tern.mul_cells == 0 and tern.dsp == 0
+    assert cmp.rows[1].mul_cells > 0
     assert (res.folder / "compare" / "compare.md").is_file()
     md = res.report_md.read_text()
-    assert "| golden integer path | " + f"{q['int']:.4f}" in md
+    assert "| golden integer path | " + f"{q.golden_int:.4f}" in md
     assert "## Resources" not in md and "## Energy" in md and "## Precision comparison" in md
-    assert f"| ternary | shiftadd | {tern['cells']:,} | 0 |" in md
+    assert f"| ternary | shiftadd | {tern.cells:,} | 0 |" in md
     assert any("[7/7] report" in ln for ln in lines)
 
     # Same config: nothing runs; a new verify seed reruns verify and the report only.
     before = snapshot(res.folder)
     again = flow.run_flow(flow.load_config(d / "cfg.toml"), out_dir=d / "rtl_out",
                           progress=False, echo=lambda s: None)
-    assert again.ran == [] and again.skipped == list(flow.STAGES)
+    assert again.ran == () and again.skipped == flow.STAGES
     assert snapshot(res.folder) == before
     (d / "cfg2.toml").write_text((d / "cfg.toml").read_text().replace(
         "[verify]\n", "[verify]\nseed = 5\n"))
     third = flow.run_flow(flow.load_config(d / "cfg2.toml"), out_dir=d / "rtl_out",
                           progress=False, echo=lambda s: None)
-    assert third.ran == ["verify", "report"]
-    assert third.result("verify")["seed"] == 5
+    assert third.ran == ("verify", "report")
+    assert third.inputs.verify.seed == 5
     after = snapshot(res.folder)
     for f in ("model.npz", "tg.v", "manifest.json", "sim_outputs.npz"):
         assert after[f] == before[f]
@@ -174,8 +193,8 @@ def test_torch_flow(tmp_path):
     np.savez(d / "data.npz", x=rng.uniform(-1, 1, (5, 6, 3)), y=rng.integers(0, 2, 5))
     fourth = flow.run_flow(flow.load_config(d / "cfg2.toml"), out_dir=d / "rtl_out",
                            progress=False, echo=lambda s: None)
-    assert fourth.ran == ["quantize", "simulate", "estimate", "report"]
-    assert fourth.result("simulate")["timesteps"] == 30
+    assert fourth.ran == ("quantize", "simulate", "estimate", "report")
+    assert fourth.inputs.simulate.timesteps == 30
     assert snapshot(res.folder)["tg.v"] == before["tg.v"]
 
 
@@ -225,7 +244,7 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     for row, value in want.items():
         assert _table(md, row)[1] == f"{value:.4f}", row
     assert R["simulate"]["rtl"] == pytest.approx(want["RTL (Verilator)"], abs=1e-12)
-    assert R["quantize"]["int"] == pytest.approx(want["golden integer path"], abs=1e-12)
+    assert R["quantize"]["golden_int"] == pytest.approx(want["golden integer path"], abs=1e-12)
 
     # ---- cycles: manifest, the generator's formula, both simulators
     man = json.loads((folder / "manifest.json").read_text())
@@ -255,13 +274,13 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     else:
         assert up5k[2] == "no"
 
-    # ---- energy from golden's op counts
-    ops = model.op_counts()
-    ours = estimate.energy_from_ops(ops).per_timestep_pj
+    # ---- energy from golden's op counts and the design's weight memories
+    en = estimate.design_energy(model, Manifest.read(folder))
+    ours = en["design"].per_timestep_pj
     assert _table(md, "shiftrnn, operation counts")[1] == f"{ours:.2f}"
     for kind, label in (("int8-mult", "int8 multiplier datapath"),
                         ("float32", "float32 datapath")):
-        e = estimate.baseline_energy(ops, kind).per_timestep_pj
+        e = en[kind].per_timestep_pj
         assert _table(md, label)[1] == f"{e:.2f}"
         assert _table(md, label)[3] == f"{e / ours:.2f}x"
 
@@ -305,27 +324,35 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     assert (out / ".rnn.failed" / "estimate_error.log").is_file()
 
 
-def test_report_from_state(tmp_path):
-    """The report renders from a recorded state alone (no tools), both formats alike."""
-    state = {"name": "x", "config_source": "x.toml", "shiftrnn_version": "0", "stages": {
-        "model": {"result": {"source": "file", "path": "m.npz"}, "seconds": 0.1},
-        "quantize": {"result": {"info": {"cell": "rnn", "method": "binary", "input_kind":
-                                         "token", "input_size": 4, "hidden_size": 3,
-                                         "output_size": 4, "layers": 1, "weights": 36,
-                                         "nonzero_weights": 36, "formats": {"h": "S8.6"}},
-                                "metric": "BPC", "float": 1.25, "int": 1.5, "data": "d",
-                                "hash": "ab" * 32}},
-        "generate": {"result": {"verilog": "x.v", "top": "x", "lanes": 1,
-                                "cycles_per_timestep": 10, "latency": 10,
-                                "datapath": "shiftadd"}},
-        "verify": {"result": {"passed": True, "outputs": 3, "waves": "x.vcd"}},
-        "simulate": {"result": {"rtl": 1.5, "golden_equal": True, "timesteps": 8}},
-        "estimate": {"result": {"synth": {"ice40": {"shiftrnn": {
-            "lut": 123, "ff": 45, "carry": 6, "bram": 1, "dsp": 0, "total_cells": 200,
-            "mul_cells": []}}}, "pnr": {}, "multiplier_free": True, "energy": {
-            "shiftrnn": {"per_timestep_pj": 2.0, "breakdown": {"add": 2.0}},
-            "float32": {"per_timestep_pj": 50.0, "breakdown": {"mac_mult": 50.0}}}}}}}
-    files = write_report(tmp_path, state)
+def _report_inputs() -> ReportInputs:
+    """A small set of stage results, as the stages record them (no tools)."""
+    info = ModelInfo("rnn", "binary", {}, "token", 4, 3, 4, 1, "hard", {"h": "S8.6"}, 2,
+                     "quantized", 36, 36, None)
+    synth = SynthFigures("ice40", 123, 45, 6, 0, 1, 200, {"SB_LUT4": 123}, (), "0", 1.0, True)
+    energy = {"shiftrnn": EnergyEstimate("shiftrnn", 2.0, {"add": 2.0}),
+              "float32": EnergyEstimate("float32", 50.0, {"mac_mult": 50.0})}
+    return ReportInputs(
+        name="x", description="", config_source="x.toml", config_text="",
+        shiftrnn_version="0",
+        model=ModelResult("file", "m.npz", "ab" * 32, None, None, None, None, None, (), ()),
+        quantize=QuantizeResult("ab" * 32, info, "d", "lm", "0", 8, "BPC", 1.25, 1.5, None,
+                                None),
+        generate=GenerateResult("x", "x.v", "manifest.json", 10, 10, "", {}, 1, False,
+                                "shiftadd", 100, 0.1, {}, "", None, "0"),
+        verify=VerifyResult(True, 3, 10.0, 10.0, 0, 1, 4, ("timing",), 1.0, (), "x.vcd"),
+        simulate=SimulateResult(8, 2, 4, 80, 10.0, 10.0, True, True, {}, {}, 1.0, 1.0, 1.5,
+                                0.1),
+        estimate=EstimateResult({"ice40": {"shiftrnn": synth}}, {}, True, energy, {}, None),
+        stages=(StageLine("model", 0.1, "2026-01-01 00:00:00", "model file m.npz"),))
+
+
+def test_report_from_results(tmp_path):
+    """The report renders from recorded results alone (no tools), both formats alike."""
+    inputs = _report_inputs()
+    # what flow_state.json keeps is what the report reads
+    again = from_jsonable(ReportInputs, json.loads(json.dumps(to_jsonable(inputs))))
+    assert again == inputs and to_jsonable(again) == to_jsonable(inputs)
+    files = write_report(tmp_path, again)
     assert files[:2] == ["report.md", "report.html"]
     md, html = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
     assert "| golden integer path | 1.5000 | +0.2500 |" in md
@@ -333,4 +360,15 @@ def test_report_from_state(tmp_path):
     assert "| float32 datapath | 50.00 |" in md and "25.00x" in md
     assert "<td>golden integer path</td>" in html and "25.00x" in html
     assert '<a href="x.vcd">x.vcd</a>' in html
-    tomllib.loads("")  # the report does not need the config text
+    assert "| model | 0.1 | 2026-01-01 00:00:00 | model file m.npz |" in md
+
+
+def test_damaged_record_is_refused():
+    data = to_jsonable(_report_inputs())
+    del data["quantize"]["golden_int"]
+    with pytest.raises(RecordError, match="golden_int"):
+        from_jsonable(ReportInputs, data)
+    data = to_jsonable(_report_inputs())
+    data["simulate"]["cycles"] = "many"
+    with pytest.raises(RecordError, match="cycles: expected an integer"):
+        from_jsonable(ReportInputs, data)

@@ -186,3 +186,46 @@ def test_csd_digits_known_answers():
     assert csd_digits(-1) == ((-1, 0),)
     assert csd_digits(7) == ((-1, 0), (1, 3))
     assert csd_digits(-3) == ((1, 0), (-1, 2))
+
+
+# -------------------------------------------------------------- per-matrix and per-row scales
+@pytest.mark.parametrize("method,params", [("pow2-ternary", {"i": 1, "f": 1}),
+                                           ("exponential", {"kmin": -5, "kmax": 0})])
+def test_scale_parameter_scales_the_levels(method, params, rng):
+    w = rng.uniform(-0.2, 0.2, size=(6, 9))
+    for s in (0.25, 2.0**-5):  # powers of two: the division and product are exact
+        assert np.array_equal(q(w, method, scale=s, **params), s * q(w / s, method, **params))
+    m = encode(w, method, params={**params, "scale": 0.375})  # 2 CSD terms: 1/4 + 1/8
+    assert m.scale == 0.375 and m.C == 3 and m.shift == m.exp - 3
+    assert np.array_equal(m.values, m.codes * 0.375 * 2.0**m.exp)
+
+
+def test_scale_vector_rounds_each_value_to_csd_terms():
+    from golden import ScaleVector
+
+    v = np.array([0.1, -3.7, 0.0, 1.0, 2.0**-30])
+    sv = ScaleVector.from_float(v, 2)
+    assert sv.max_terms <= 2 and sv.ints[2] == 0 and sv.ints[4] == 0  # 2^-30: 32 octaves down
+    for x, got in zip(v[:4].tolist(), sv.values[:4].tolist(), strict=True):
+        want = np.sign(x) * sum(s * 2.0**p for s, p in csd_round(abs(x), 2)) if x else 0.0
+        assert got == want
+    assert ScaleVector.from_float([0.0, 0.0], 2).ints.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("method", ["binary", "ternary", "pow2-ternary", "exponential"])
+def test_row_scales_equal_row_by_row_encoding(method, rng):
+    w = rng.uniform(-0.4, 0.4, size=(7, 5))
+    rows = rng.uniform(0.05, 0.6, size=7)
+    if method in ("pow2-ternary", "exponential"):
+        rows = 2.0 ** np.round(np.log2(rows))
+    m = encode(w, method, scale_terms=2, params={"row_scales": rows})
+    key = {"binary": "H", "ternary": "W0"}.get(method, "scale")
+    assert m.row_scale is not None and m.C == 1 and m.row_scale.max_terms <= 2
+    for r in range(7):
+        one = encode(w[r:r + 1], method, scale_terms=2, params={key: rows[r]})
+        assert np.array_equal(one.codes[0], m.codes[r])
+        assert np.array_equal(one.values[0], m.values[r])
+    b = encode(w[:, 0], method, scale_terms=2, params={"row_scales": rows})  # a bias
+    assert np.array_equal(b.values, b.codes * m.row_scale.values * 2.0**m.exp)
+    with pytest.raises(ValueError, match="row_scales need 7 positive"):
+        encode(w, method, params={"row_scales": rows[:3]})

@@ -79,12 +79,21 @@ def test_simulate_corpus_needs_token_model(runsum, tmp_path, capsys):
 
 
 def test_simulate_corpus_bpc(lm, tmp_path, capsys):
+    """simulate reads text as eval does: the same streams, so the RTL's BPC is eval's int BPC."""
     corpus = tmp_path / "c.txt"
-    corpus.write_text("abc dea bad cab " * 12)
-    rc = main(["simulate", str(lm), "--corpus", str(corpus), "--length", "32"])
+    corpus.write_text("abc dea bad cab " * 40)
+    rc = main(["simulate", str(lm), "--corpus", str(corpus), "--max-timesteps", "300"])
     text = capsys.readouterr().out
     assert rc == 0, text
-    assert "6 sequence(s) of 32" in text and "BPC " in text and "bit-exact" in text
+    assert "first 301 characters: 300 characters in 1 streams of 300" in text
+    assert "bit-exact" in text
+    rtl_bpc = float(text.split("BPC ")[1].split()[0])
+    assert main(["eval", str(lm / "model.npz"), "--corpus", str(corpus), "--max-timesteps",
+                 "300", "--json"]) == 0
+    import json
+
+    assert json.loads(capsys.readouterr().out)["int"] == pytest.approx(rtl_bpc, abs=1e-4)
     corpus.write_text("abc xyz")
     rc = main(["simulate", str(lm), "--corpus", str(corpus)])
-    assert rc == 2 and "not in the model's vocabulary" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and "not in the model's vocabulary" in err and "corpus format 'ptb'" in err

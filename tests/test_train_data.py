@@ -41,7 +41,7 @@ def test_corpus_split_and_separate_files(tmp_path):
     assert "z" in corp.vocab and len(corp.valid) == 9 and len(corp.test) == 7
     with pytest.raises(ValueError, match="both"):
         D.load_corpus(a, valid=b)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(D.DataError, match="not found"):
         D.load_corpus(tmp_path / "missing.txt")
     with pytest.raises(ValueError, match="not in the model's vocabulary"):
         D.encode_text("hello?", corp.vocab)
@@ -70,7 +70,7 @@ def test_load_classify_validates(tmp_path):
     assert x.shape == (4, 3) and y.dtype == np.int64
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((4, 3)))
-    with pytest.raises(ValueError, match="'x' and 'y'"):
+    with pytest.raises(ValueError, match="needs labels 'y'"):
         D.load_classify(bad)
     np.savez(bad, x=np.zeros((4, 3)), y=np.zeros(4, np.int64))
     with pytest.raises(ValueError, match="integer tokens"):
@@ -95,18 +95,30 @@ def test_paper_table_section_writer(tmp_path):
     spec = importlib.util.spec_from_file_location("paper_table", path)
     P = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(P)
-    res = {("gru", "float (baseline)"): {"test_bpc": 2.0, "int_bpc": None},
-           ("gru", "binary (det)"): {"test_bpc": 2.9, "int_bpc": 2.9},
-           ("gru", "pow2-ternary"): {"test_bpc": 1.9, "int_bpc": 1.91}}
-    meta = dict(corpus="c", budget=1.0, steps=5, epochs=1, batch=2, seq_len=3, hidden=4, lr=0.1,
-                nonlinearity="hard", seed=0, fake_quant=False, runs=3, wall=1.0, jobs=1,
-                cores=2, load=0.5, selection="the last epoch's weights")
+    streams = [2.0, 2.01, 2.02]
+    res = {("gru", "float"): {"test_bpc": 2.5, "int_bpc": None, "streams": streams},
+           ("gru", "paper: float"): {"test_bpc": 2.0, "int_bpc": None, "streams": streams},
+           ("gru", "accurate: float"): {"test_bpc": 2.0, "int_bpc": None, "streams": streams},
+           ("gru", "paper: binary"): {"test_bpc": 2.9, "int_bpc": 2.9, "streams": streams},
+           ("gru", "accurate: pow2-ternary"): {"test_bpc": 1.9, "int_bpc": 1.91,
+                                              "streams": [1.9, None, None],
+                                              "rtl": {"rtl": 1.95, "golden": 1.95}},
+           ("gru", "accurate: ternary"): {"test_bpc": 2.03, "int_bpc": 2.03, "streams": streams,
+                                          "rtl": {"rtl": None, "golden": 2.1,
+                                                  "why": "per-row scales are not supported"}}}
+    meta = dict(corpus="c", steps=5, epochs=1, per_epoch=5, batch=2, seq_len=3, hidden=4,
+                lr=0.1, nonlinearity="hard", seed=0, runs=3, wall=1.0, jobs=1, cores=2, load=0.5)
     body = P.render(res, ["gru"], meta)
-    assert "GRU binary (det) fails" in body and "GRU pow2-ternary beats float" in body
+    assert "GRU paper: binary: fails (+0.900 BPC)" in body
+    assert "GRU accurate: pow2-ternary: beats float" in body
+    assert "GRU accurate: ternary: within 0.05" in body
+    assert "| accurate: pow2-ternary | 1.900 | 1.910 | -0.100 | 1.900 / - / - | 1.950 (1.950) |" \
+        in body
+    assert "n/a: per-row scales are not supported" in body
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n## Paper table\n\nstale\n\n## Other\n\nkept\n")
     P.write_section(doc, body)
     text = doc.read_text()
-    assert "stale" not in text and "kept" in text and "| pow2-ternary | 1.900 | 1.910 |" in text
-    P.write_section(doc, "more\n", append=True)
-    assert doc.read_text().index("more") < doc.read_text().index("## Other")
+    assert "stale" not in text and "kept" in text and "| paper: binary | 2.900 |" in text
+    assert text.index("## Paper table") < text.index("## Other")
+

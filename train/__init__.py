@@ -11,6 +11,7 @@ train_classifier(data, **config) -> (golden.Model, TrainLog)
 bpc(model, corpus, mode) -> float
 TrainConfig, TrainLog, Trainer, QuantRNN, TensorQuantizer, fake_quant
 load_corpus, builtin_corpus_path, golden_bpc (numpy only)
+RECIPES (name -> Recipe, each with a one-line description), Recipe (no torch)
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from __future__ import annotations
 import importlib
 
 from .data import builtin_corpus_path, golden_bpc, load_corpus
+from .recipes import RECIPES, Recipe
 
 __all__ = [
-    "ExportError", "QuantRNN", "TensorQuantizer", "TrainConfig", "TrainLog", "Trainer", "bpc",
-    "builtin_corpus_path", "fake_quant", "golden_bpc", "load_corpus", "train_classifier",
-    "train_lm",
+    "RECIPES", "ExportError", "QuantRNN", "Recipe", "TensorQuantizer", "TrainConfig",
+    "TrainLog", "Trainer", "bpc", "builtin_corpus_path", "fake_quant", "golden_bpc",
+    "load_corpus", "train_classifier", "train_lm",
 ]
 
 _LAZY = {

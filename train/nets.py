@@ -18,9 +18,14 @@ from torch import nn
 import golden
 from golden.quantize import method_params as check_method_params
 
-from .quant import TRAIN_METHODS, TensorQuantizer, TorchNonlinearity, fake_quant
+from .quant import TRAIN_METHODS, TensorQuantizer, TorchNonlinearity, data_scale, fake_quant
+from .recipes import DEFAULT_RECIPE, get_recipe, paper_scale
 
-__all__ = ["QuantRNN", "ExportError"]
+__all__ = ["FEW_LEVELS", "InputNorm", "QuantRNN", "ExportError"]
+
+#: Methods with a few levels: data-derived scales and the recipe's quantized learning rate
+#: apply to them (exponential weights keep their own range and the base learning rate).
+FEW_LEVELS = ("binary", "ternary", "pow2-ternary")
 
 #: golden.Model.from_float's default format of fixed-point biases.
 BIAS_FORMAT = golden.Fixed(16, 10)
@@ -28,6 +33,47 @@ BIAS_FORMAT = golden.Fixed(16, 10)
 
 class ExportError(ValueError):
     """The network has no hardware form (the ``float`` baseline) or cannot be exported."""
+
+
+class InputNorm(nn.Module):
+    """Batch normalisation of a layer's input over batch and time (the authors' GRU layer).
+
+    ``y = gamma * (x - mean) / sqrt(var + eps) + beta`` per input column; training uses the
+    statistics of the batch and updates running averages (``momentum``), evaluation and export
+    the running averages. For token input the statistics are those of the one-hot columns (the
+    token frequencies), computed without building the one-hot matrix. :meth:`affine` gives the
+    per-column ``scale`` and ``offset`` of ``y = scale * x + offset``.
+    """
+
+    def __init__(self, n: int, gamma: float = 0.1, momentum: float = 0.1, eps: float = 1e-4):
+        super().__init__()
+        self.n, self.momentum, self.eps = int(n), float(momentum), float(eps)
+        self.weight = nn.Parameter(torch.full((n,), float(gamma)))
+        self.bias = nn.Parameter(torch.zeros(n))
+        self.register_buffer("running_mean", torch.zeros(n))
+        self.register_buffer("running_var", torch.ones(n))
+
+    def batch_stats(self, x: torch.Tensor, token: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and (biased) variance per column of tokens (B, T) or vectors (B, T, n)."""
+        if token:
+            p = torch.bincount(x.reshape(-1), minlength=self.n).to(self.weight.dtype) / x.numel()
+            return p, p * (1 - p)
+        flat = x.detach().reshape(-1, self.n)
+        return flat.mean(0), flat.var(0, unbiased=False)
+
+    def affine(self, x: torch.Tensor | None = None, token: bool = True):
+        """``(scale, offset)`` per column: from the batch ``x`` (and update the running
+        averages) when training, else from the running averages (in float64)."""
+        if x is None or not self.training:  # float64: export and evaluation agree exactly
+            mean, var = self.running_mean.double(), self.running_var.double()
+            scale = self.weight.double() / torch.sqrt(var + self.eps)
+            return scale, self.bias.double() - scale * mean
+        mean, var = self.batch_stats(x, token)
+        with torch.no_grad():
+            self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
+            self.running_var.lerp_(var.to(self.running_var.dtype), self.momentum)
+        scale = self.weight / torch.sqrt(var.to(self.weight.dtype) + self.eps)
+        return scale, self.bias - scale * mean.to(self.weight.dtype)
 
 
 class QuantRNN(nn.Module):
@@ -57,6 +103,9 @@ class QuantRNN(nn.Module):
     fake_quant : bool
         Narrow activations to ``formats`` where golden's integer path does (straight-through).
     input_kind : {'token', 'vector'}
+    recipe : str
+        A name in :data:`train.recipes.RECIPES`: per-matrix scales, input normalisation and
+        initialisation (the trainer applies its learning-rate rules).
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, output_size: int, *,
@@ -65,7 +114,7 @@ class QuantRNN(nn.Module):
                  bias_mode: str = "quantized", bias_format: golden.Fixed = BIAS_FORMAT,
                  nonlinearity: golden.Nonlinearity | str = "hard",
                  formats: dict | None = None, fake_quant: bool = False,
-                 input_kind: str = "token"):
+                 input_kind: str = "token", recipe: str = DEFAULT_RECIPE):
         super().__init__()
         if cell not in golden.CELLS:
             raise ValueError(f"cell must be one of {', '.join(golden.CELLS)}, got {cell!r}")
@@ -98,32 +147,48 @@ class QuantRNN(nn.Module):
         self.nonlinearity = nonlinearity
         self.formats = {**golden.DEFAULT_FORMATS, **(formats or {})}
         self.fake_quant = bool(fake_quant)
+        self.recipe = get_recipe(recipe)
         self.generator: torch.Generator | None = None  # stochastic quantization source
+        self.force_det = False  # deterministic quantization in training steps too
 
         G, H = golden.CELLS[cell] * hidden_size, hidden_size
         bound = 1.0 / math.sqrt(hidden_size)  # PyTorch's nn.RNN/GRU/LSTM initialisation
         self.quantizers: dict[str, TensorQuantizer] = {}
+        self.fixed_params: dict[str, dict] = {}  # per-tensor scales of the 'paper' recipe
+        self.matrix_of: dict[str, str] = {}  # bias -> the matrix whose scale it shares
         for k in range(num_layers):
             n_in = input_size if k == 0 else H
             for name, shape in ((f"weight_ih_l{k}", (G, n_in)), (f"weight_hh_l{k}", (G, H))):
-                self._param(name, shape, bound)
+                role = "input" if "ih" in name else "recurrent"
+                self._param(name, shape, bound, paper=(role, n_in, H))
             for name, mat in ((f"bias_ih_l{k}", f"weight_ih_l{k}"),
                               (f"bias_hh_l{k}", f"weight_hh_l{k}")):
-                self._param(name, (G,), bound, matrix=mat)
+                self._param(name, (G,), bound, matrix=mat, paper=("input", n_in, H))
         self.head = nn.Module()
-        self._param("head.weight", (output_size, H), bound)
-        self._param("head.bias", (output_size,), bound, matrix="head.weight")
+        self._param("head.weight", (output_size, H), bound, paper=("input", H, output_size))
+        self._param("head.bias", (output_size,), bound, matrix="head.weight",
+                    paper=("input", H, output_size))
+        self.input_norms = nn.ModuleList(
+            [InputNorm(input_size if k == 0 else H, self.recipe.norm_gamma)
+             for k in range(num_layers)] if self.recipe.input_norm else [])
         self.clip_()
 
     # ------------------------------------------------------------------ set-up
-    def _param(self, name: str, shape, bound: float, matrix: str | None = None) -> None:
+    def _param(self, name: str, shape, bound: float, matrix: str | None = None,
+               paper: tuple = ("input", 1, 1)) -> None:
         p = nn.Parameter(torch.empty(shape))
         owner, attr = (self.head, name.split(".")[1]) if name.startswith("head.") else (self, name)
         owner.register_parameter(attr, p)
+        key = golden.SCALE_PARAMS.get(self.method)
+        if self.recipe.scales == "paper" and key not in self.method_params:
+            self.fixed_params[name] = paper_scale(self.method, *paper)
+        if matrix is not None:
+            self.matrix_of[name] = matrix
         if self.method == "float":
             q = TensorQuantizer("float", {}, self.scale_terms)
-        elif matrix is None:
-            q = TensorQuantizer.for_tensor(self.method, shape, self.method_params, self.scale_terms)
+        elif matrix is None or name in self.fixed_params:
+            q = TensorQuantizer.for_tensor(self.method, shape, {
+                **self.method_params, **self.fixed_params.get(name, {})}, self.scale_terms)
         elif self.bias_mode == "fixed":
             q = TensorQuantizer("float", {}, self.scale_terms)
         else:
@@ -131,6 +196,10 @@ class QuantRNN(nn.Module):
             q = TensorQuantizer.for_tensor(self.method, shape, self.method_params,
                                            self.scale_terms, scale=mq.scale)
         self.quantizers[name] = q
+        if self.recipe.init == "paper":
+            with torch.no_grad():
+                p.normal_(0.0, 0.1) if matrix is None else p.zero_()
+            return
         # PyTorch's U(-1/sqrt(H), 1/sqrt(H)). Methods with a zero level start uniform over their
         # clip range instead: pow2-ternary's threshold (1/4 with the default f=1) and a large W0's
         # (W0/2) lie above PyTorch's bound, so every weight would round to 0, the network would
@@ -141,9 +210,51 @@ class QuantRNN(nn.Module):
             p.uniform_(-bound, bound)
 
     def clip_(self) -> None:
-        """Clip every shadow tensor to its quantizer's range (call after each optimizer step)."""
+        """Clip every shadow tensor to its quantizer's range (call after each optimizer step);
+        nothing with data-derived scales (``recipe.clip`` false)."""
+        if not self.recipe.clip:
+            return
         for name, p in self.named_parameters():
-            self.quantizers[name].clip_(p)
+            if name in self.quantizers:
+                self.quantizers[name].clip_(p)
+
+    def data_scales(self) -> bool:
+        """Per-matrix scales follow the shadow weights (the recipe's ``'data'`` scales; methods
+        with a few levels, :data:`FEW_LEVELS`)."""
+        return (self.recipe.scales == "data" and self.method in FEW_LEVELS
+                and golden.SCALE_PARAMS[self.method] not in self.method_params)
+
+    def tensor_quantizers(self) -> dict[str, TensorQuantizer]:
+        """The quantizer of every weight tensor now: fixed ones, or with data-derived scales
+        computed from the current shadow weights (biases take their matrix's scale)."""
+        if not self.data_scales():
+            return self.quantizers
+        key, rows = golden.SCALE_PARAMS[self.method], self.recipe.rows
+        params = dict(self.named_parameters())
+        out = {}
+        for name, q in self.quantizers.items():
+            if name in self.matrix_of:
+                continue
+            s = data_scale(self.method, params[name], self.method_params, self.recipe.threshold,
+                           per_row=rows)
+            out[name] = TensorQuantizer(q.method, q.params, q.scale_terms, row_scales=s) if rows \
+                else TensorQuantizer(q.method, {**q.params, key: s}, q.scale_terms)
+        for name, mat in self.matrix_of.items():
+            q, m = self.quantizers[name], out[mat]
+            out[name] = q if q.method == "float" else TensorQuantizer(
+                q.method, {**q.params, key: m.params[key]}, q.scale_terms, m.row_scales)
+        return out
+
+    def tensor_params(self) -> dict[str, dict]:
+        """Per-tensor scale parameters to export (``golden.Model.from_float(tensor_params)``)."""
+        if self.method == "float":
+            return {}
+        if not self.data_scales():
+            return {k: dict(v) for k, v in self.fixed_params.items()}
+        key = golden.SCALE_PARAMS[self.method]
+        return {n: {key: q.params[key]} if q.row_scales is None else
+                {"row_scales": q.row_scales}
+                for n, q in self.tensor_quantizers().items() if q.method != "float"}
 
     def config(self) -> dict:
         """Constructor arguments as plain JSON data."""
@@ -156,6 +267,7 @@ class QuantRNN(nn.Module):
             "nonlinearity": self.nonlinearity.to_dict(),
             "formats": {k: v.to_dict() for k, v in self.formats.items()},
             "fake_quant": self.fake_quant, "input_kind": self.input_kind,
+            "recipe": self.recipe.name,
         }
 
     @classmethod
@@ -176,9 +288,12 @@ class QuantRNN(nn.Module):
         if quantize not in ("det", "train", "none"):
             raise ValueError(f"quantize must be 'det', 'train' or 'none', got {quantize!r}")
         out = {}
-        stoch = quantize == "train" and self.stochastic
+        stoch = quantize == "train" and self.stochastic and not self.force_det
+        quantizers = self.tensor_quantizers() if quantize != "none" else self.quantizers
         for name, p in self.named_parameters():
-            q = self.quantizers[name]
+            q = quantizers.get(name)
+            if q is None:  # input normalisation: full precision, folded at export
+                continue
             if quantize == "none":
                 out[name] = p
             elif self.bias_mode == "fixed" and (name.startswith("bias") or name == "head.bias"):
@@ -211,13 +326,22 @@ class QuantRNN(nn.Module):
 
         new_state = []
         seq = None
+        folded = self._folded() if self.input_norms and quantize == "det" and \
+            not self.training else None
         for k in range(self.num_layers):
             wi, wh = w[f"weight_ih_l{k}"], w[f"weight_hh_l{k}"]
             bi, bh = w[f"bias_ih_l{k}"], w[f"bias_hh_l{k}"]
-            if k == 0 and self.input_kind == "token":
+            token = k == 0 and self.input_kind == "token"
+            inp = x if token else q(x.to(dtype), "x") if k == 0 else seq
+            if folded is not None:  # exactly the exported integers (golden's fold)
+                wi, bi = (t.to(dtype) for t in folded[k])
+            elif self.input_norms:
+                scale, offset = self.input_norms[k].affine(inp, token)
+                bi = bi + wi @ offset.to(dtype)
+                wi = wi * scale.to(dtype)
+            if token:
                 xw_all = nn.functional.embedding(x, wi.t()) + bi
             else:
-                inp = q(x.to(dtype), "x") if k == 0 else seq
                 xw_all = inp @ wi.t() + bi
             if state is None:
                 h = torch.zeros(B, H, dtype=dtype)
@@ -250,9 +374,24 @@ class QuantRNN(nn.Module):
         logits = q(seq @ w["head.weight"].t() + w["head.bias"], "out")
         return logits, new_state
 
+    def _folded(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer, ``W_ih`` with the input normalisation's column scales and the folded
+        ``b_ih``, as float64 tensors: golden's integers (float method: the exact affine map)."""
+        if self.method == "float":
+            out = []
+            for k, norm in enumerate(self.input_norms):
+                scale, offset = (t.detach().double() for t in norm.affine())
+                wi = getattr(self, f"weight_ih_l{k}").detach().double()
+                bi = getattr(self, f"bias_ih_l{k}").detach().double()
+                out.append((wi * scale, bi + wi @ offset))
+            return out
+        return [(torch.from_numpy(layer.input_matrix().values),
+                 torch.from_numpy(layer.b_ih.values)) for layer in self.export().layers]
+
     # ------------------------------------------------------------------ export
     def export(self, meta: dict | None = None) -> golden.Model:
-        """The golden model: shadow weights quantized deterministically by golden itself."""
+        """The golden model: shadow weights quantized deterministically by golden itself
+        (with this network's per-tensor scales), input normalisation folded by golden."""
         if self.method == "float":
             raise ExportError(
                 "method 'float' is the full-precision baseline and has no hardware form; train "
@@ -265,9 +404,12 @@ class QuantRNN(nn.Module):
         layers = [{n: arr(sd[f"{n}_l{k}"]) for n in ("weight_ih", "weight_hh", "bias_ih",
                                                      "bias_hh")}
                   for k in range(self.num_layers)]
+        for k, norm in enumerate(self.input_norms):
+            scale, offset = norm.affine()
+            layers[k].update(input_scale=arr(scale), input_offset=arr(offset))
         head = {"weight": arr(sd["head.weight"]), "bias": arr(sd["head.bias"])}
         return golden.Model.from_float(
             self.cell, layers, head, method=self.method, input_kind=self.input_kind,
             method_params=self.method_params, scale_terms=self.scale_terms,
             bias_mode=self.bias_mode, bias_format=self.bias_format, formats=self.formats,
-            nonlinearity=self.nonlinearity, meta=meta)
+            nonlinearity=self.nonlinearity, meta=meta, tensor_params=self.tensor_params())

@@ -25,6 +25,7 @@ from golden.quantize import method_params as golden_method_params
 
 __all__ = [
     "TRAIN_METHODS",
+    "data_scale",
     "TensorQuantizer",
     "TorchNonlinearity",
     "fake_quant",
@@ -51,6 +52,31 @@ def fake_quant(x: torch.Tensor, fmt: golden.Fixed) -> torch.Tensor:
     return ste(y, torch.floor(y * scale + 0.5) / scale)
 
 
+def data_scale(method: str, w: torch.Tensor, params: dict, threshold: float,
+               per_row: bool = False):
+    """Per-matrix (a float) or per-row (float64 array) scales derived from shadow weights ``w``.
+
+    binary: ``H = mean|w|`` (the least-squares scale of ``sign(w)``); ternary: ``W0 = 2 *
+    threshold * mean|w|``, so that weights below ``threshold * mean|w|`` round to zero;
+    pow2-ternary: the power of two ``scale`` whose first level ``scale * 2**-f`` is nearest
+    (in log) to that ``W0`` (a power of two costs no adder). Deterministic (float64).
+    """
+    if method not in ("binary", "ternary", "pow2-ternary"):
+        raise ValueError(f"no data-derived scale for method {method!r}")
+    w = w.detach().to(torch.float64)
+    w2 = w.reshape(w.shape[0], -1) if per_row else w.reshape(1, -1)
+    m = w2.abs().mean(1)
+    m = torch.where(m > 0, m, torch.ones_like(m))
+    if method == "binary":
+        out = m
+    elif method == "ternary":
+        out = 2.0 * threshold * m
+    else:
+        out = 2.0 ** torch.round(torch.log2(2.0 * threshold * m * 2.0 ** params.get("f", 1)))
+    out = out.numpy()
+    return out if per_row else float(out[0])
+
+
 @dataclass
 class TensorQuantizer:
     """Quantizer of one PyTorch tensor (weight matrix or bias) with golden's semantics.
@@ -63,11 +89,14 @@ class TensorQuantizer:
         Method parameters as golden fills them (``H``/``W0`` already resolved).
     scale_terms : int
         CSD terms of the per-tensor scale (golden's ``scale_terms``).
+    row_scales : ndarray, optional
+        One exact scale per row (golden's ``row_scales``), in place of the per-matrix one.
     """
 
     method: str
     params: dict
     scale_terms: int = 2
+    row_scales: np.ndarray | None = None
 
     @classmethod
     def for_tensor(cls, method: str, shape, params: dict | None = None, scale_terms: int = 2,
@@ -76,14 +105,14 @@ class TensorQuantizer:
         if method == "float":
             return cls("float", {}, scale_terms)
         p = dict(params or {})
-        if scale is not None and method in ("binary", "ternary"):
-            p["H" if method == "binary" else "W0"] = scale
+        if scale is not None:
+            p[golden.SCALE_PARAMS[method]] = scale
         return cls(method, golden_method_params(method, tuple(shape), **p), scale_terms)
 
     @property
     def scale(self) -> float:
-        """The exact (not CSD-rounded) scale: H, W0 or 1."""
-        return float(self.params.get("H", self.params.get("W0", 1.0)))
+        """The exact (not CSD-rounded) per-matrix scale: H, W0 or ``scale``."""
+        return float(self.params[golden.SCALE_PARAMS[self.method]])
 
     @property
     def effective_scale(self) -> float:
@@ -94,14 +123,16 @@ class TensorQuantizer:
     def clip_range(self) -> float | None:
         """Shadow weights are clipped to ``[-r, r]`` after each step (None: no clipping)."""
         m, p = self.method, self.params
+        if self.row_scales is not None:
+            return None
         if m == "binary":
             return p["H"]
         if m == "ternary":
             return p["W0"]
         if m == "pow2-ternary":
-            return (2 ** (p["f"] + p["i"]) - 1) / 2.0 ** p["f"]
+            return (2 ** (p["f"] + p["i"]) - 1) / 2.0 ** p["f"] * p["scale"]
         if m == "exponential":
-            return 2.0 ** p["kmax"]
+            return 2.0 ** p["kmax"] * p["scale"]
         return None
 
     @property
@@ -109,41 +140,48 @@ class TensorQuantizer:
         return self.method in ("binary", "ternary", "exponential")
 
     def codes(self, w: torch.Tensor, stochastic: bool = False,
-              generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
-        """Integer codes (float64 tensor) and the factor ``2**exp * CSD(scale)`` they stand for."""
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, object]:
+        """Integer codes (float64 tensor) and the factor ``2**exp * CSD(scale)`` they stand for
+        (a float, or with per-row scales a float64 tensor broadcast along the rows)."""
         m, p = self.method, self.params
         w = w.detach().to(torch.float64)
         stochastic = stochastic and self.stochastic_ok
+        if self.row_scales is not None:  # one scale per row, broadcast along the row
+            shape = (-1,) + (1,) * (w.ndim - 1)
+            sp = torch.from_numpy(np.asarray(self.row_scales, np.float64)).view(shape)
+            eff = torch.from_numpy(golden.ScaleVector.from_float(
+                self.row_scales, self.scale_terms).values).view(shape)
+        elif m != "float":
+            sp, eff = self.scale, self.effective_scale
 
         def rand():
             return torch.rand(w.shape, generator=generator, dtype=torch.float64)
 
         one = torch.ones((), dtype=torch.float64)
         if m == "binary":
-            H = p["H"]
             if stochastic:
-                prob = torch.clamp((w / H + 1) / 2, 0, 1)
+                prob = torch.clamp((w / sp + 1) / 2, 0, 1)
                 c = torch.where(rand() < prob, one, -one)
             else:
                 c = torch.where(w >= 0, one, -one)
-            return c, self.effective_scale
+            return c, eff
         if m == "ternary":
-            W0 = p["W0"]
+            W0 = sp
             if stochastic:
                 prob = torch.clamp(w.abs() / W0, 0, 1)
                 c = torch.sign(w) * (rand() < prob).to(torch.float64)
             else:
                 c = torch.where(w > W0 / 2, one, torch.where(w <= -W0 / 2, -one, 0 * one))
-            return c, self.effective_scale
+            return c, eff
         if m == "pow2-ternary":
             i, f = p["i"], p["f"]
             lim = 2 ** (f + i) - 1
-            x = w * 2.0**f
+            x = w / sp * 2.0**f
             c = torch.clamp(torch.sign(x) * torch.floor(x.abs() + 0.5), -lim, lim)
-            return c, 2.0**-f
+            return c, 2.0**-f * eff
         if m == "exponential":
             kmin, kmax = p["kmin"], p["kmax"]
-            a = w.abs()
+            a = (w / sp).abs()
             # floor(log2 a) exactly: frexp gives a = m * 2**e with m in [0.5, 1).
             _, e = torch.frexp(torch.where(a > 0, a, one * 2.0 ** (kmin - 1)))
             k = torch.clamp(e.to(torch.float64) - 1, kmin, kmax)
@@ -153,7 +191,7 @@ class TensorQuantizer:
                 up = a > 1.5 * 2.0**k
             k = torch.clamp(k + up.to(torch.float64), kmin, kmax)
             sign = torch.where(w > 0, one, -one)
-            return sign * 2.0 ** (k - kmin), 2.0**kmin
+            return sign * 2.0 ** (k - kmin), 2.0**kmin * eff
         raise ValueError(f"no codes for method {m!r}")
 
     def values(self, w: torch.Tensor, stochastic: bool = False,

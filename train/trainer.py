@@ -1,11 +1,13 @@
 """The training loops: character-level language model and sequence classification.
 
 Both use Adam on the full-precision shadow weights, forward passes with quantized weights
-(straight-through gradients), shadow weights clipped to the quantizer's range after every step,
-a cosine learning-rate decay to a tenth over the planned steps, gradient-norm clipping, and
-deterministic quantization for evaluation and export. A run is deterministic for a given seed on
-one machine: torch and numpy are seeded, deterministic algorithms are on and the thread count is
-fixed (``threads``). Checkpoints hold everything needed to resume bit-identically.
+(straight-through gradients), gradient-norm clipping and deterministic quantization for
+evaluation and export; the recipe (:mod:`train.recipes`) decides scales, clipping of the shadow
+weights, per-tensor learning rates and the schedule (``classic``: clipped to the quantizer's
+range after every step, cosine decay to a tenth over the planned steps). A run is deterministic
+for a given seed on one machine: torch and numpy are seeded, deterministic algorithms are on and
+the thread count is fixed (``threads``). Checkpoints hold everything needed to resume
+bit-identically.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -29,8 +29,9 @@ from torch import nn
 import golden
 
 from . import data as D
-from .nets import ExportError, QuantRNN
+from .nets import FEW_LEVELS, ExportError, QuantRNN
 from .quant import TRAIN_METHODS
+from .recipes import DEFAULT_RECIPE, get_recipe, paper_lr_scale
 
 __all__ = [
     "TrainConfig",
@@ -79,6 +80,9 @@ class TrainConfig:
         (early-stopping selection, as is usual for the paper's tables); False: the last epoch's.
     threads : int
         torch intra-op threads (fixed for determinism).
+    recipe : str
+        A name in :data:`train.RECIPES`: how scales, input normalisation, initialisation,
+        per-tensor learning rates and the schedule are chosen (default ``'classic'``).
     """
 
     cell: str = "gru"
@@ -101,8 +105,10 @@ class TrainConfig:
     eval_every: int = 1
     keep_best: bool = True
     threads: int = 1
+    recipe: str = DEFAULT_RECIPE
 
     def __post_init__(self):
+        get_recipe(self.recipe)
         if self.method not in TRAIN_METHODS:
             raise ValueError(f"method must be one of {', '.join(TRAIN_METHODS)}, got "
                              f"{self.method!r}")
@@ -131,7 +137,8 @@ class TrainConfig:
 
     def label(self) -> str:
         m = self.method + (" (stoch)" if self.stochastic else "")
-        return f"{self.cell} {m}"
+        r = "" if self.recipe == DEFAULT_RECIPE else f" [{self.recipe}]"
+        return f"{self.cell} {m}{r}"
 
 
 @dataclass
@@ -179,16 +186,9 @@ def deterministic(threads: int):
 
 
 def _save_checkpoint(path, state: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    golden.atomic_write_bytes(path, buf.getvalue())
 
 
 class Trainer:
@@ -241,9 +241,9 @@ class Trainer:
                 stochastic=c.stochastic, method_params=c.method_params,
                 scale_terms=c.scale_terms, bias_mode=c.bias_mode,
                 nonlinearity=golden.Nonlinearity(c.nonlinearity), fake_quant=c.fake_quant,
-                input_kind=kind)
+                input_kind=kind, recipe=c.recipe)
             self.net.generator = torch.Generator().manual_seed(c.seed + 1)
-            self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
+            self.opt = torch.optim.Adam(self._param_groups(), lr=c.lr)
         if task == "lm":
             self.net.vocab = list(corpus.vocab)
         self.log = TrainLog(task, c.to_dict())
@@ -297,6 +297,28 @@ class Trainer:
         self.best, self.best_epoch = st["best"], int(st["best_epoch"])
         self.best_metric = json.loads(st["best_metric"])
 
+    def _param_groups(self) -> list[dict]:
+        """Adam parameter groups, each with its ``lr_scale`` (the recipe's per-layer rule)."""
+        net, recipe = self.net, get_recipe(self.config.recipe)
+        quant_lr = recipe.quant_lr if net.method in FEW_LEVELS else 1.0
+        if not (recipe.lr_scale or quant_lr != 1.0) or net.method == "float":
+            return [{"params": list(net.parameters()), "lr_scale": 1.0}]
+        groups: dict[float, list] = {}
+        H = net.hidden_size
+        for name, p in net.named_parameters():
+            q = net.quantizers.get(name)
+            if q is None or q.method == "float":  # input normalisation, fixed-point biases
+                scale = 1.0
+            elif not recipe.lr_scale:
+                scale = 1.0 if name in net.matrix_of else quant_lr
+            elif name.startswith("head."):
+                scale = paper_lr_scale(H, net.output_size)
+            else:
+                k = int(name.rsplit("_l", 1)[1])
+                scale = paper_lr_scale(net.input_size if k == 0 else H, H)
+            groups.setdefault(scale, []).append(p)
+        return [{"params": ps, "lr_scale": s} for s, ps in groups.items()]
+
     # ------------------------------------------------------------- schedule
     def _batches_per_epoch(self) -> int:
         c = self.config
@@ -316,16 +338,22 @@ class Trainer:
         n = (len(self.corpus.train) - 1) // self._streams()
         return max(1, min(self.config.seq_len, n))
 
+    def _progress(self) -> float:
+        total = max(1, self.config.epochs * self._batches_per_epoch())
+        return min(1.0, self.step / total)
+
     def _lr(self) -> float:
-        c = self.config
-        total = max(1, c.epochs * self._batches_per_epoch())
-        frac = min(1.0, self.step / total)
-        return c.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        return self.config.lr * get_recipe(self.config.recipe).lr_factor(self._progress())
+
+    def _quantize_mode(self) -> str:
+        """``'none'`` in the recipe's float start, else ``'train'``."""
+        return "none" if self._progress() < get_recipe(self.config.recipe).float_start \
+            else "train"
 
     # ------------------------------------------------------------- training
     def _train_step(self, loss: torch.Tensor) -> None:
         for g in self.opt.param_groups:
-            g["lr"] = self._lr()
+            g["lr"] = self._lr() * g.get("lr_scale", 1.0)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
@@ -345,12 +373,14 @@ class Trainer:
         Y = torch.as_tensor(data[1:S * n + 1].reshape(S, n).copy())
         state, total, count = None, 0.0, 0
         self.net.train()
+        tail = get_recipe(c.recipe).det_tail
         for b in range(self._batches_per_epoch()):
             s = b * L
             if s >= n:
                 break
+            self.net.force_det = self._progress() >= 1.0 - tail if tail else False
             x, y = X[:, s:s + L], Y[:, s:s + L]
-            logits, state = self.net(x, state, quantize="train")
+            logits, state = self.net(x, state, quantize=self._quantize_mode())
             state = [(h.detach(), cc.detach()) for h, cc in state]
             loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                                y.reshape(-1))
@@ -369,13 +399,15 @@ class Trainer:
         order = rng.permutation(len(ds["y_train"]))
         total, correct, count = 0.0, 0, 0
         self.net.train()
+        tail = get_recipe(c.recipe).det_tail
         for b in range(self._batches_per_epoch()):
             idx = order[b * c.batch:(b + 1) * c.batch]
             if len(idx) == 0:
                 break
+            self.net.force_det = self._progress() >= 1.0 - tail if tail else False
             x = torch.as_tensor(ds["x_train"][idx].copy())
             y = torch.as_tensor(ds["y_train"][idx].copy())
-            logits, _ = self.net(x, None, quantize="train")
+            logits, _ = self.net(x, None, quantize=self._quantize_mode())
             loss = nn.functional.cross_entropy(logits[:, -1], y)
             self._train_step(loss)
             total += float(loss.detach()) * len(idx)
@@ -484,7 +516,7 @@ def net_logits(net: QuantRNN, x: np.ndarray, mode: str = "quant") -> np.ndarray:
     """
     if mode not in ("quant", "shadow"):
         raise ValueError(f"mode for a trainer network must be 'quant' or 'shadow', got {mode!r}")
-    net64 = copy.deepcopy(net).double()
+    net64 = copy.deepcopy(net).double().eval()
     if mode == "shadow":
         net64.fake_quant = False
     x = np.asarray(x)

@@ -22,6 +22,7 @@ module runsum #(
     output reg         m_axis_tlast
 );
     localparam integer CW = $clog2(CPT);
+    localparam [CW-1:0] CNT0 = CPT[CW-1:0] - 2'd2;  // CPT - 2 in CW bits, no cast
     reg          busy;
     reg [CW-1:0] cnt;
     reg [23:0]   x;
@@ -61,7 +62,7 @@ module runsum #(
             if (m_axis_tvalid && m_axis_tready) m_axis_tvalid <= 1'b0;
             if (s_axis_tvalid && !busy) begin
                 busy <= 1'b1;
-                cnt <= CW'(CPT - 2);
+                cnt <= CNT0;
                 x <= s_axis_tdata;
                 first <= s_axis_tuser;
                 last <= s_axis_tlast;

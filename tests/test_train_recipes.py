@@ -1,0 +1,167 @@
+"""Training recipes: the paper's choices, data-derived per-matrix and per-row scales, the input
+normalisation folded at export, bit-exact export, long-stream stability, and the CLI."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import golden  # noqa: E402
+import train  # noqa: E402
+from train import data as D  # noqa: E402
+from train.nets import QuantRNN  # noqa: E402
+from train.recipes import RECIPES, paper_lr_scale  # noqa: E402
+from train.trainer import TrainConfig, Trainer, bpc, net_logits, train_classifier  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+TEXT = ("the cat sat on the mat. the dog sat on the log. " * 12 + "a cat and a dog. " * 6)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    vocab = sorted(set(TEXT))
+    tok = D.encode_text(TEXT, vocab)
+    n = len(tok)
+    return D.Corpus(vocab, tok[: int(0.8 * n)], tok[int(0.8 * n): int(0.9 * n)],
+                    tok[int(0.9 * n):], source="tiny", fmt="plain")
+
+
+def config(**kw):
+    base = dict(cell="gru", hidden=12, epochs=3, batch=4, seq_len=16, lr=1e-2, seed=1,
+                fake_quant=True)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_recipes_are_one_list_with_descriptions():
+    assert list(RECIPES) == ["classic", "paper", "accurate", "accurate-matrix"]
+    assert all(r.description and r.name == k for k, r in RECIPES.items())
+    assert TrainConfig().recipe == "classic"  # earlier configs and checkpoints mean this
+    assert TrainConfig.from_dict({"method": "ternary"}).recipe == "classic"
+    with pytest.raises(ValueError, match="recipe must be one of classic, paper"):
+        TrainConfig(recipe="fast")
+
+
+@pytest.mark.parametrize("recipe", ["paper", "accurate", "accurate-matrix"])
+@pytest.mark.parametrize("cell,method,stochastic", [("gru", "ternary", True),
+                                                    ("lstm", "binary", False),
+                                                    ("gru", "pow2-ternary", False),
+                                                    ("rnn", "exponential", False)])
+def test_export_keeps_the_trained_bpc_bit_for_bit(corpus, recipe, cell, method, stochastic):
+    tr = Trainer(config(cell=cell, method=method, stochastic=stochastic, recipe=recipe),
+                 corpus=corpus)
+    log = tr.run()
+    model = tr.export()
+    assert bpc(model, corpus.test, "int") == pytest.approx(log.final["test_bpc"], abs=1e-9)
+    layer = model.layers[0]
+    assert (layer.x_scale is not None) == (recipe in ("paper", "accurate"))
+    few = method != "exponential"
+    assert (layer.w_hh.row_scale is not None) == (recipe == "accurate" and few)
+
+
+@pytest.mark.parametrize("recipe", ["paper", "accurate"])
+@pytest.mark.parametrize("input_kind", ["token", "vector"])
+def test_fake_quant_forward_is_golden_integer_path(recipe, input_kind):
+    torch.manual_seed(0)
+    net = QuantRNN("lstm", 9, 12, 7, num_layers=2, method="ternary", fake_quant=True,
+                   input_kind=input_kind, recipe=recipe, nonlinearity="plan")
+    rng = np.random.default_rng(1)
+    with torch.no_grad():
+        for norm in net.input_norms:  # statistics as if trained
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.05, 2)
+            norm.weight.uniform_(-0.3, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+    net.eval()
+    x = rng.integers(0, 9, (4, 15)) if input_kind == "token" else rng.normal(0, 1.5, (4, 15, 9))
+    model = net.export()
+    assert np.array_equal(net_logits(net, x, "quant"), model.run(x, mode="int").logits)
+    net.fake_quant = False
+    assert np.allclose(net_logits(net, x, "quant"), model.run(x, mode="float").logits,
+                       atol=1e-9)
+
+
+def test_paper_recipe_follows_the_authors():
+    net = QuantRNN("gru", 10, 16, 10, method="ternary", recipe="paper")
+    W0_in, W0_hid = np.sqrt(6 / (10 + 16)), np.sqrt(6 / 32)
+    for name, want in (("weight_ih_l0", W0_in), ("bias_ih_l0", W0_in), ("bias_hh_l0", W0_in),
+                       ("weight_hh_l0", W0_hid), ("head.weight", np.sqrt(6 / (16 + 10)))):
+        assert net.quantizers[name].scale == pytest.approx(want)
+    assert torch.equal(net.input_norms[0].weight, torch.full((10,), 0.1))
+    w = net.weight_ih_l0.detach()
+    assert 0.07 < float(w.std()) < 0.13 and float(net.bias_ih_l0.detach().abs().max()) == 0
+    assert QuantRNN("gru", 10, 16, 10, method="binary", recipe="paper").quantizers[
+        "weight_hh_l0"].scale == 1.0  # H = 1
+    tr = Trainer(TrainConfig(cell="gru", method="ternary", hidden=16, recipe="paper"),
+                 corpus=D.load_corpus(None))
+    scales = sorted(g["lr_scale"] for g in tr.opt.param_groups)  # the layer's and the head's
+    assert scales == pytest.approx([1.0, paper_lr_scale(len(tr.corpus.vocab), 16)])
+
+
+def test_data_scales_follow_the_weights():
+    net = QuantRNN("gru", 6, 8, 6, method="ternary", recipe="accurate")
+    qs = net.tensor_quantizers()
+    w = net.weight_hh_l0.detach().double()
+    want = 2 * RECIPES["accurate"].threshold * w.abs().mean(1).numpy()
+    assert np.allclose(qs["weight_hh_l0"].row_scales, want, rtol=0, atol=1e-15)
+    assert np.array_equal(qs["bias_hh_l0"].row_scales, qs["weight_hh_l0"].row_scales)
+    net = QuantRNN("gru", 6, 8, 6, method="pow2-ternary", recipe="accurate-matrix")
+    s = net.tensor_quantizers()["weight_ih_l0"].scale
+    assert s == 2.0 ** round(np.log2(s))  # a power of two: no adder
+
+
+def test_classifier_with_normalised_vector_input():
+    rng = np.random.default_rng(1)
+    x = rng.normal(3, 0.2, (160, 5, 3))  # far from zero mean: the normalisation matters
+    y = (x[:, :, 0].mean(1) > 3).astype(np.int64)
+    tr, log = train_classifier((x, y), cell="gru", method="ternary", hidden=8, epochs=4,
+                               batch=16, lr=2e-2, recipe="paper", fake_quant=True,
+                               return_trainer=True)
+    model = tr.export()
+    acc = (model.run(x, mode="int").logits[:, -1].argmax(-1) == y).mean()
+    assert model.layers[0].x_scale is not None and acc > 0.5
+
+
+def test_generator_refuses_per_row_and_input_scales(corpus, tmp_path):
+    hw = pytest.importorskip("hw")
+    for recipe, what in (("accurate", "per-row scales are not supported by the generator yet"),
+                         ("paper", "input column scales")):
+        tr = Trainer(config(recipe=recipe, epochs=1), corpus=corpus)
+        tr.run()
+        with pytest.raises(ValueError, match=what):
+            hw.generate(tr.export(), out_dir=tmp_path / recipe)
+        assert not (tmp_path / recipe).exists()
+
+
+@pytest.mark.slow
+def test_long_streams_keep_the_short_stream_bpc():
+    """A stochastically trained ternary model scores the same over streams of 256, 4k and 32k
+    characters (the deterministic tail of the recipe trains the network that is exported)."""
+    corpus = D.load_corpus(None)
+    tr = Trainer(TrainConfig(cell="gru", method="ternary", stochastic=True, hidden=16,
+                             epochs=8, recipe="accurate", fake_quant=True), corpus=corpus)
+    tr.run()
+    model = tr.export()
+    text = np.concatenate([corpus.train, corpus.valid, corpus.test] * 2)[:32769]
+    res = [D.golden_bpc(model, text, "int", streams=32768 // n) for n in (256, 4096, 32768)]
+    assert res[0] < 4.0  # it learned something
+    assert max(res) - res[0] < 0.05, res
+
+
+def test_cli_recipe(tmp_path, capsys):
+    from shiftrnn.cli import main
+
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT * 2)
+    out = tmp_path / "m.npz"
+    assert main(["train", "--recipe", "paper", "--method", "binary", "--hidden", "8",
+                 "--epochs", "1", "--batch", "4", "--corpus", str(text), "--fake-quant",
+                 "--out", str(out), "--no-progress"]) == 0
+    model = golden.load(out)
+    assert model.meta["train_config"]["recipe"] == "paper"
+    assert model.layers[0].w_ih.scale == 1.0 and model.layers[0].x_scale is not None
+    assert "[paper]" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--recipe", "nope", "--method", "binary", "--out", str(out)])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    assert train.RECIPES is RECIPES

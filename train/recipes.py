@@ -1,0 +1,141 @@
+"""Training recipes: named sets of choices that are not single knobs of :class:`TrainConfig`.
+
+A recipe decides how each weight tensor's per-matrix scale is chosen, whether the layer inputs
+are batch-normalised, how the learning rate is scaled per tensor and scheduled, and how the
+shadow weights start and are clipped. Everything a recipe chooses has a hardware form or is
+folded into one at export (see docs/training.md); nothing here imports torch.
+
+``RECIPES`` maps each name to its :class:`Recipe` (``RECIPES[name].description`` is the one-line
+summary shown by ``shiftrnn train --help``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_RECIPE", "RECIPES", "Recipe", "get_recipe"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a network is trained, beyond the numbers in :class:`TrainConfig`.
+
+    Parameters
+    ----------
+    name, description : str
+    scales : {'glorot', 'paper', 'data'}
+        Per-matrix scales: the Glorot bound of each PyTorch tensor (golden's default), the
+        authors' per-gate bounds (``sqrt(6/(fan_in+units))`` for input matrices and biases,
+        ``sqrt(6/(2 units))`` for recurrent ones, binary ``H = 1``), or derived from the shadow
+        weights at every step (:func:`train.quant.data_scale`).
+    threshold : float
+        ``'data'`` scales: the ternary threshold as a fraction of the tensor's mean ``|w|``
+        (``W0 = 2 * threshold * mean|w|``; golden rounds to zero below ``W0 / 2``).
+    rows : bool
+        ``'data'`` scales (binary, ternary, pow2-ternary; exponential keeps its own range)
+        per row of every matrix (golden's ``row_scales``: one CSD constant
+        per row, applied after the row's weighted sum) instead of per matrix.
+    input_norm : bool
+        Batch-normalise every layer's input over batch and time (folded into per-column
+        scales and a bias at export: :func:`golden.fold_input_norm`).
+    norm_gamma : float
+        Initial batch-norm scale.
+    lr_scale : bool
+        BinaryConnect's per-layer learning-rate scale ``1 / sqrt(1.5 / (fan_in + units))`` for
+        the quantized tensors.
+    init : {'torch', 'paper'}
+        PyTorch's ``U(-1/sqrt(H), 1/sqrt(H))`` (uniform over the clip range for methods with a
+        zero level) or Lasagne's ``N(0, 0.1)`` that the authors' GRU starts from.
+    clip : bool
+        Clip shadow weights to the quantizer's range after every step (``False`` for data
+        scales: the scale follows the weights, so a fixed range would shrink them for ever).
+    warmup : float
+        Fraction of the planned steps with a linear learning-rate warm-up.
+    final_lr : float
+        The cosine decay ends at ``final_lr * lr``.
+    det_tail : float
+        Fraction of the planned steps, at the end, trained with deterministic quantization
+        even when ``stochastic`` is set, so that the network that is evaluated and exported
+        (always deterministic) is the one that was trained last.
+    float_start : float
+        Fraction of the planned steps, at the start, trained with unquantized weights (the
+        activations keep their formats); quantization starts from the float solution.
+    quant_lr : float
+        Learning-rate multiplier of the quantized weight matrices of the few-level methods
+        (binary, ternary, pow2-ternary; not of biases, input normalisation, exponential or
+        unquantized networks): such weights move in steps of their levels, so they need larger
+        updates to cross a threshold.
+    """
+
+    name: str
+    description: str
+    scales: str = "glorot"
+    threshold: float = 0.7
+    rows: bool = False
+    input_norm: bool = False
+    norm_gamma: float = 0.1
+    lr_scale: bool = False
+    init: str = "torch"
+    clip: bool = True
+    warmup: float = 0.0
+    final_lr: float = 0.1
+    det_tail: float = 0.0
+    float_start: float = 0.0
+    quant_lr: float = 1.0
+
+    def lr_factor(self, frac: float) -> float:
+        """Learning-rate multiplier at ``frac`` (0..1) of the planned steps."""
+        frac = min(1.0, max(0.0, frac))
+        if self.warmup and frac < self.warmup:
+            return (frac + 1e-3) / (self.warmup + 1e-3)
+        span = 1.0 - self.warmup
+        t = (frac - self.warmup) / span if span > 0 else 1.0
+        return self.final_lr + (1 - self.final_lr) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def paper_scale(method: str, role: str, n_in: int, units: int) -> dict:
+    """The authors' per-matrix scale of one tensor (``{}`` when the method has none).
+
+    ``role`` is ``'input'`` (input matrix and both biases of a layer; the head counts as the
+    input matrix of a layer of ``units`` outputs) or ``'recurrent'``.
+    """
+    if method == "binary":
+        return {"H": 1.0}
+    if method == "ternary":
+        fan = n_in + units if role == "input" else 2 * units
+        return {"W0": math.sqrt(6.0 / fan)}
+    return {}
+
+
+def paper_lr_scale(n_in: int, units: int) -> float:
+    """BinaryConnect's ``W_LR_scale = 1 / sqrt(1.5 / (fan_in + units))``."""
+    return 1.0 / math.sqrt(1.5 / (n_in + units))
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r for r in (
+        Recipe("classic", "shiftrnn's original recipe: Glorot per-tensor scales clipped to "
+                          "their range, PyTorch initialisation, cosine decay to lr/10"),
+        Recipe("paper", "the authors' GRU: input batch norm (gamma 0.1), binary H = 1, per-gate "
+                        "Glorot W0, biases with the input W0, BinaryConnect LR scale, N(0, 0.1) "
+                        "init", scales="paper", input_norm=True, lr_scale=True, init="paper"),
+        Recipe("accurate", "for accuracy: input batch norm, per-row scales from the weights at "
+                           "every step (ternary threshold 0.7 mean|w|), 4x learning rate for "
+                           "quantized matrices, no range clipping, deterministic last 25 %",
+               scales="data", rows=True, input_norm=True, clip=False,
+               quant_lr=4.0, det_tail=0.25),
+        Recipe("accurate-matrix", "'accurate' with one scale per matrix and no input "
+                                  "normalisation (what the hardware generator builds today)",
+               scales="data", clip=False, quant_lr=4.0, det_tail=0.25),
+    )
+}
+#: The recipe of a :class:`TrainConfig` that names none (the behaviour of earlier versions).
+DEFAULT_RECIPE = "classic"
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; ``ValueError`` naming the choices otherwise."""
+    if name not in RECIPES:
+        raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {name!r}")
+    return RECIPES[name]
