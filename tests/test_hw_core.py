@@ -9,6 +9,7 @@ import pytest
 import golden
 import hw
 from hw.pysim import run_pysim
+from hw.timing import HEAD_STAGES, MAC_DEPTH, cell_stages
 
 LANES = [{"lanes": 1}, {"lanes": 3}, {"unrolled": True}]
 
@@ -74,10 +75,15 @@ def test_head_with_more_groups_than_the_layer():
 
 def test_timing_formula_examples():
     m = odd_model("gru", "ternary", "token")
-    t = hw.timing(m, lanes=3, unrolled=False)
-    # accept + layer: ceil(7/3) * (1 + 7 + 2) + 1 + head: ceil(3/3) * (7 + 2) + output
-    assert t.cycles_per_timestep == 1 + (3 * 10 + 1) + 9 + 1
-    assert hw.timing(m, lanes=None, unrolled=True).cycles_per_timestep == 1 + 3 + 2 + 1
+    dense = hw.timing(m, lanes=3, unrolled=False, skip=False)
+    stages, head = len(cell_stages(m)), len(HEAD_STAGES)
+    # accept + layer: ceil(7/3) groups of 7 columns + pipeline; head: one group of 7 columns
+    assert dense.cycles_per_timestep == (1 + (3 * 7 + MAC_DEPTH + stages - 1)
+                                         + (7 + MAC_DEPTH + head - 1))
+    assert hw.timing(m, lanes=3, unrolled=False).cycles_per_timestep < dense.cycles_per_timestep
+    # unrolled: the largest row has at most 7 terms (3 adder levels: two registers)
+    assert hw.timing(m, lanes=None, unrolled=True).cycles_per_timestep == (
+        1 + (2 + stages) + (2 + head))
 
 
 def test_lanes_are_validated():
