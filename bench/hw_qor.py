@@ -58,6 +58,9 @@ DESIGNS = {
     "gru16u": ("gru16", {"unrolled": True}, "ecp5-25k", "GRU-16 (token 16, head 16), unrolled"),
 }
 FAMILY = {"up5k": "ice40", "hx8k": "ice40", "ecp5-25k": "ecp5"}
+#: (variant, datapath) columns, in table order.
+VARIANTS = [("before", "shiftadd"), ("dense", "shiftadd"), ("after", "shiftadd"),
+            ("before", "mult"), ("after", "mult")]
 
 
 def model_file(source: str, work: Path) -> Path:
@@ -108,6 +111,18 @@ def generate(variant: str, model: Path, out: Path, kw: dict, datapath: str, src:
 
 
 def measure(name: str, variant: str, datapath: str, work: Path, src: Path | None) -> dict:
+    """One row of the table, kept in ``work/rows`` so that a rerun (or another process working
+    on other designs in the same folder) reuses it."""
+    saved = work / "rows" / f"{name}_{variant}_{datapath}.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    row = _measure(name, variant, datapath, work, src)
+    saved.parent.mkdir(exist_ok=True)
+    golden.atomic_write_bytes(saved, json.dumps(row).encode())
+    return row
+
+
+def _measure(name: str, variant: str, datapath: str, work: Path, src: Path | None) -> dict:
     source, kw, device, _ = DESIGNS[name]
     out = work / f"{name}_{variant}_{datapath}"
     v, top, cpt, lat = generate(variant, model_file(source, work), out, kw, datapath, src)
@@ -146,7 +161,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="+", choices=tuple(DESIGNS), help="these designs only")
     ap.add_argument("--no-before", action="store_true", help="skip the before column")
-    ap.add_argument("--work", help="keep the designs and models here (default: a temp folder)")
+    ap.add_argument("--work", help="keep the designs, models and rows here (default: a temp "
+                    "folder); rows already in it are reused")
+    ap.add_argument("--variants", nargs="+", choices=[f"{v}/{d}" for v, d in VARIANTS],
+                    help="these variants only")
+    ap.add_argument("--no-write", action="store_true", help="measure, do not write the doc")
     args = ap.parse_args()
     names = args.only or list(DESIGNS)
     load0 = os.getloadavg()[0]
@@ -154,15 +173,16 @@ def main() -> None:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
         src = None if args.no_before else before_generator(work)
-        variants = [("before", "shiftadd"), ("dense", "shiftadd"), ("after", "shiftadd"),
-                    ("before", "mult"), ("after", "mult")]
         rows = []
         for name in names:
-            for variant, datapath in variants:
-                if variant == "before" and src is None:
+            for variant, datapath in VARIANTS:
+                if (variant == "before" and src is None) or (
+                        args.variants and f"{variant}/{datapath}" not in args.variants):
                     continue
                 rows.append(measure(name, variant, datapath, work, src))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
+        if args.no_write:
+            return
     designs = "; ".join(f"{n}: {DESIGNS[n][3]} on {DESIGNS[n][2]}" for n in names)
     text = (f"`bench/hw_qor.py`, run {date.today()} on {platform.machine()} with "
             f"{os.cpu_count()} cores (load {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at "

@@ -31,14 +31,6 @@ DESIGNS = {
     "gru_token_unrolled": ("gru", "exponential", "token", None, 2, None),
 }
 
-#: SystemVerilog mode on today's designs: yosys's `always @*` blocks rely on the Verilog-2005
-#: time-0 event of an initialised reg; under -g2012 they stay stale until an input changes.
-XFAIL_2012 = pytest.mark.xfail(
-    strict=True, reason="designs before the registered-port rebuild (issue 12) rely on the "
-    "Verilog-2005 time-0 run of yosys's always @* blocks: under -g2012 s_axis_tready is X until "
-    "the first beat (folded) and outputs go wrong (unrolled)")
-
-
 @pytest.fixture(scope="module")
 def designs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("icarus")
@@ -69,7 +61,7 @@ def check_clean_pass(res: sim.VerifyResult, design: Path) -> None:
     assert res.simulator == "icarus"
 
 
-@pytest.mark.parametrize("standard", ["2005", pytest.param("2012", marks=XFAIL_2012)])
+@pytest.mark.parametrize("standard", ["2005", "2012"])
 @pytest.mark.parametrize("name", sorted(DESIGNS))
 def test_generated_design_on_icarus(designs, tmp_path, name, standard):
     d = designs[name]
