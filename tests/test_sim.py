@@ -329,10 +329,10 @@ def test_waves_debug_selection_and_full_dump(tmp_path):
     debug, full = runs[True].waves, runs["full"].waves
     assert debug == tmp_path / "True.vcd" and full == tmp_path / "full.vcd"
     names = vcd_names(debug)
-    assert {"s_axis_tready", "s_axis_tdata", "m_axis_tdata", "rst", "ctrl_state", "h0_0",
-            "h0_2"} <= names
-    assert not any(n.startswith(("acc_", "hnew")) for n in names), names
-    assert {"acc_hh0_0_0", "hnew0"} <= vcd_names(full)
+    assert {"s_axis_tready", "s_axis_tdata", "m_axis_tdata", "rst", "busy", "issuing",
+            "h__v__0", "h__v__2", "y__v__1"} <= names
+    assert not any(n.startswith(("sums__", "sel_")) for n in names), names
+    assert {"sums__hh__0", "sel_v0"} <= vcd_names(full)
     assert debug.stat().st_size < full.stat().st_size
     with pytest.raises(ValueError, match="waves must be one of none, debug, full"):
         sim.verify(d, waves="some")

@@ -112,8 +112,8 @@ def test_icarus_waves_fst(designs, tmp_path):
     design = sim.Design(d)
     dump = icarus_dump_module(design.verilog, design.top, "debug", "w.fst")
     assert f"$dumpvars(1, {design.top});" in dump
-    assert f"$dumpvars(0, {design.top}.core.ctrl_state);" in dump
-    assert f"$dumpvars(0, {design.top}.core.h0_6);" in dump and "acc_" not in dump
+    assert f"$dumpvars(0, {design.top}.core.mac0.issuing);" in dump
+    assert f"$dumpvars(0, {design.top}.core.bank0.h__v__6);" in dump and "sums__" not in dump
     sizes = {}
     for mode in ("debug", "full"):
         res = sim.verify(d, sequences=2, length=4, seed=0, simulator="icarus", waves=mode,
