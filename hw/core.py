@@ -18,6 +18,7 @@ from golden import Model
 from golden.manifest import Memory as MemoryRecord
 from golden.manifest import input_fields, output_fields
 
+from . import state
 from .arith import fmt_shape
 from .cell import CellPipeline
 from .codes import CodeFormat, MatrixCodes, StreamLayout, token_table, token_width
@@ -25,7 +26,7 @@ from .head import HeadPipeline
 from .layouts import beat_layout
 from .mac import FoldedMac, Source, UnrolledMac
 from .params import silence_on_error
-from .state import BankSelect, StateBank
+from .state import BankSelect, RamSelect, StateBank
 from .stream import InputStage, OutputStage
 from .timing import Timing, timing, unrolled_registers
 
@@ -223,13 +224,28 @@ class RecurrentCore(wiring.Component):
             vectors = [r for r in ins if "index" not in r.signature.members]
             ports = [r for r in ins if "index" in r.signature.members]
             if ports:
-                sel = BankSelect(n=len(bank.v), shape=bank.v[0].shape(),
-                                 slots=[len(r.index) for r in ports])
+                sel = self._select(m, banks[p] if p is not None else None, name, bank,
+                                   [len(r.index) for r in ports])
                 m.submodules[f"select_{name}{'' if p is None else p}"] = sel
-                vectors.append(sel.bank)
+                if isinstance(sel, BankSelect):
+                    vectors.append(sel.bank)
                 for r, rd in enumerate(ports):
                     wiring.connect(m, rd, getattr(sel, f"r{r}"))
             wiring.connect(m, bank, *vectors)
+
+    def _select(self, m, writer, name: str, bank, slots: list[int]):
+        """The read ports of a bank: multiplexers, or RAM copies (a bank a phase writes, read
+        by ports times values of at least :data:`hw.state.RAM_READS_FROM`)."""
+        n, shape = len(bank.v), bank.v[0].shape()
+        if writer is None or max(slots) * n < state.RAM_READS_FROM:
+            return BankSelect(n=n, shape=shape, slots=slots)
+        sel = RamSelect(plan=writer.plan, field=name, shape=shape, slots=slots)
+        res = writer.result
+        m.d.comb += [sel.result.valid.eq(res.valid), sel.result.group.eq(res.group),
+                     sel.result.last.eq(res.last), sel.clear.eq(writer.clear)]
+        m.d.comb += [a.eq(b) for a, b in zip(getattr(sel.result, name), getattr(res, name),
+                                             strict=True)]
+        return sel
 
 
 #: Model tensor of each accumulator name.

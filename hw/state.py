@@ -3,8 +3,9 @@ shared read ports of the folded engines into them."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .buses import group_signature, read_signature, vector_signature
@@ -12,7 +13,11 @@ from .params import silence_on_error
 from .pipeline import and_or, one_hot
 from .timing import PhasePlan
 
-__all__ = ["BankSelect", "StateBank"]
+__all__ = ["RAM_READS_FROM", "BankSelect", "RamSelect", "StateBank"]
+
+#: Read ports times bank values from which a phase's bank is read through RAM copies
+#: (:class:`RamSelect`) instead of multiplexers (:class:`BankSelect`).
+RAM_READS_FROM = 256
 
 
 class StateBank(wiring.Component):
@@ -100,5 +105,67 @@ class BankSelect(wiring.Component):
             lines = Signal(self.n, name=f"lines{p}", reset_less=True)
             m.d.sync += [index_r.eq(index), lines.eq(Cat(*one_hot(index_r, self.n)))]
             value = and_or(list(lines), values)
+            m.d.comb += [rd.value[p].eq(value) for rd in readers]
+        return m
+
+
+class RamSelect(wiring.Component):
+    """The read ports of :class:`BankSelect` (same contract: ``bank[index]`` two cycles after
+    ``index``) for a bank a phase writes, served by RAM copies instead of multiplexers.
+
+    Every port has one small RAM per lane of the writing phase, written from ``result`` as the
+    bank is (lane ``e``'s value of group ``g`` at word ``g``), so a read is a RAM read and a
+    ``lanes``:1 multiplexer. The RAMs hold two copies of the bank: the phase writes one while
+    the ports read the other, and the last group's write swaps them, as the bank's buffer does.
+    ``clear`` and reset make the ports read zeros until the next swap (the zero state of a
+    sequence's first timestep, or of the first one after reset). The registered index is
+    mapped to the unit's ``(lane, group)`` (``plan``), which addresses the RAMs; they register
+    their output.
+    """
+
+    @silence_on_error
+    def __init__(self, *, plan: PhasePlan, field: str, shape, slots: list[int]):
+        self.plan, self.field, self.slots = plan, field, slots
+        n = len(plan.units)
+        self.index_bits = max(1, (n - 1).bit_length())
+        ng = len(plan.groups)
+        members = {"result": In(group_signature(ng, {field: (shape, plan.lanes)})),
+                   "clear": In(1)}
+        members.update({f"r{r}": In(read_signature(k, self.index_bits, shape))
+                        for r, k in enumerate(slots)})
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        plan, res = self.plan, self.result
+        values = getattr(res, self.field)
+        gbits = max(1, (len(plan.groups) - 1).bit_length())
+        lbits = (plan.lanes - 1).bit_length()
+        where = {k: (g << lbits) | e for k, g, e in plan.units}
+        table = Array(Const(where.get(k, 0), gbits + lbits) for k in range(1 << self.index_bits))
+        half, zero = Signal(name="half"), Signal(init=1, name="zero")
+        with m.If(res.valid & res.last):
+            m.d.sync += [half.eq(~half), zero.eq(0)]
+        with m.If(self.clear):
+            m.d.sync += zero.eq(1)
+        for p in range(max(self.slots)):
+            readers = [getattr(self, f"r{r}") for r, k in enumerate(self.slots) if p < k]
+            index = readers[0].index[p]
+            for rd in readers[1:]:
+                index = index | rd.index[p]
+            index_r = Signal(self.index_bits, name=f"index{p}", reset_less=True)
+            at = Signal(gbits + lbits, name=f"at{p}")
+            lane_r = Signal(max(1, lbits), name=f"lane{p}", reset_less=True)
+            m.d.sync += [index_r.eq(index), lane_r.eq(at[:lbits])]
+            m.d.comb += at.eq(table[index_r])
+            data = []
+            for e in range(plan.lanes):
+                mem = Memory(shape=values[e].shape(), depth=2 << gbits, init=[])
+                m.submodules[f"copy{p}_{e}"] = mem
+                wr, rd_port = mem.write_port(), mem.read_port(domain="sync")
+                m.d.comb += [wr.addr.eq(Cat(res.group[:gbits], ~half)), wr.en.eq(res.valid),
+                             wr.data.eq(values[e]), rd_port.addr.eq(Cat(at[lbits:], half))]
+                data.append(rd_port.data)
+            value = Mux(zero, 0, Array(data)[lane_r] if lbits else data[0])
             m.d.comb += [rd.value[p].eq(value) for rd in readers]
         return m

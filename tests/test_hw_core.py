@@ -8,6 +8,7 @@ import pytest
 
 import golden
 import hw
+import hw.state
 from hw.pysim import run_pysim
 from hw.timing import HEAD_STAGES, MAC_DEPTH, cell_stages
 
@@ -65,6 +66,17 @@ def test_saturating_inputs_and_state_reset():
     fx = model.formats["x"]
     x = np.where(np.random.default_rng(9).random((3, 6, 5)) < 0.5, fx.min_int, fx.max_int)
     check(model, x, lanes=4)
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+@pytest.mark.parametrize("kind", ["token", "vector"])
+@pytest.mark.parametrize("cell", list(golden.CELLS))
+def test_ram_read_ports(monkeypatch, cell, kind, lanes):
+    """Every bank a phase writes read through RAM copies (hw.state.RamSelect, used from
+    RAM_READS_FROM on): same results and cycles, sequences restarting from zero state."""
+    monkeypatch.setattr(hw.state, "RAM_READS_FROM", 0)
+    model = odd_model(cell, "ternary", kind)
+    check(model, stimulus(model, 2, 4, seed=7), lanes=lanes)
 
 
 def test_head_with_more_groups_than_the_layer():
