@@ -270,7 +270,10 @@ def _script(verilog: str, top: str, target: str) -> str:
         f'{reader} "{verilog}"',
         f"hierarchy -check -top {top}",
         "design -save input",
-        "proc; flatten; opt; wreduce; peepopt; opt_clean",
+        # opt without opt_dff: yosys 0.5x stops with "Conflicting init values" when opt_dff
+        # turns a register's constant bits into constants (a narrowed output's low bits)
+        "proc; flatten; opt_expr; opt_merge; opt_muxtree; opt_reduce; opt_merge; opt_clean",
+        "wreduce; peepopt; opt_clean",
         "select " + " ".join(f"t:{t}" for t in MUL_CELL_TYPES),
         "write_json -selected mul.json",
         "select -clear",
@@ -336,7 +339,8 @@ def synthesize(
     text = verilog.read_text()
     version = tool_version(YOSYS)
     root = cache_root(cache_dir)
-    key = cache_key(kind="synth", verilog=text, top=top, target=target, yosys=version)
+    key = cache_key(kind="synth", verilog=text, top=top, target=target, yosys=version,
+                    script=_script("design.v", top, target))
     entry_path = root / "synth" / f"{key}.json"
     netlist_path = root / "synth" / f"{key}.netlist.json"
     entry = load_entry(entry_path)

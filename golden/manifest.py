@@ -291,6 +291,8 @@ class DesignConfig:
     unrolled: bool
     datapath: str
     nonlinearity: str
+    #: Folded weight ROMs hold only the nonzero weights (``False``: every weight, ``--no-skip``).
+    skip_zeros: bool = True
 
 
 _INT_FIELDS = ("cycles_per_timestep", "latency")

@@ -22,6 +22,8 @@ __all__ = [
     "fmt_shape",
     "narrow",
     "nonlinearity",
+    "nonlinearity_input",
+    "nonlinearity_output",
     "shift_add_mul",
     "tree_sum",
 ]
@@ -67,15 +69,22 @@ def clamp(m: Module, v: Value, lo: int, hi: int, shape) -> Value:
     return sat.as_signed() if shape.signed else sat
 
 
-def narrow(m: Module, v: Value, from_frac: int, fmt: Fixed) -> Value:
-    """Round half up by ``from_frac - fmt.frac`` bits (arithmetic shift), then saturate."""
+def narrow(m: Module, v: Value, from_frac: int, fmt: Fixed, *, rounded: bool = False,
+           lo: int | None = None, hi: int | None = None) -> Value:
+    """Round half up by ``from_frac - fmt.frac`` bits (arithmetic shift), then saturate to the
+    format, or to ``[lo, hi]`` within it (golden's ``narrow_clip``, one saturation).
+
+    ``rounded``: ``v`` already holds the rounding half (added with a constant upstream).
+    """
     v = Value.cast(v)
     k = from_frac - fmt.frac
     if k > 0:
-        v = (v + (1 << (k - 1))) >> k
+        v = (v if rounded else v + (1 << (k - 1))) >> k
     elif k < 0:
         v = v << -k
-    return wire(m, clamp(m, v, fmt.min_int, fmt.max_int, fmt_shape(fmt)), "narrow")
+    lo = fmt.min_int if lo is None else max(lo, fmt.min_int)
+    hi = fmt.max_int if hi is None else min(hi, fmt.max_int)
+    return wire(m, clamp(m, v, lo, hi, fmt_shape(fmt)), "narrow")
 
 
 def const_mul(m: Module, v: Value, c: int, *, use_mul: bool = False) -> Value:
@@ -106,39 +115,58 @@ def align(*terms: tuple[Value, int]) -> tuple[Value, int]:
 def nonlinearity(m: Module, nl: Nonlinearity, fn: str, x: Value, fin: Fixed,
                  fout: Fixed) -> Value:
     """Integer ``sigmoid``/``tanh`` (``nl.int_kind``) of ``x`` in ``fin``; result in ``fout``."""
+    return nonlinearity_output(m, nl, fn, nonlinearity_input(m, nl, fn, x, fin, fout), fin, fout)
+
+
+def _nl_range(fn: str, fout: Fixed) -> tuple[int, int]:
+    one = 1 << fout.frac
+    return (0 if fn == "sigmoid" else -one), one
+
+
+def nonlinearity_input(m: Module, nl: Nonlinearity, fn: str, x: Value, fin: Fixed,
+                       fout: Fixed) -> Value:
+    """The first half of :func:`nonlinearity` (a pipeline may register between the halves):
+    ``hard``, one added constant (the offset and the rounding half); ``plan``, the segments;
+    ``lut``, the table index."""
     x = wire(m, x, "nl_in")
-    kind = nl.int_kind
+    kind, f = nl.int_kind, fin.frac
     if kind == "lut":
         r = {8: 3, 4: 2}[LUT_RANGE[fn]]
-        f, bits = fin.frac, nl.int_lut_bits
+        bits = nl.int_lut_bits
         lo, hi = -(1 << (r + f)), (1 << (r + f)) - 1
         width = r + 1 + f
         u = wire(m, (clamp(m, x, lo, hi, signed(width + 1)) - lo)[:width], "lut_u")
-        idx = u >> (width - bits) if width >= bits else u << (bits - width)
-        table = nl.lut_table_int(fn, fout)
-        return wire(m, Array(Const(int(t), fmt_shape(fout)) for t in table)[idx[:bits]], "lut")
+        return (u >> (width - bits) if width >= bits else u << (bits - width))[:bits]
     if kind == "hard":
-        if fn == "sigmoid":
-            y, yf = x + (2 << fin.frac), fin.frac + 2
-        else:
-            y, yf = x, fin.frac
-    else:  # plan
-        f = fin.frac
-        xs = wire(m, (x << 1) if fn == "tanh" else x, "plan_x")
-        a = wire(m, Mux(xs < 0, -xs, xs), "plan_abs")
-        one = 1 << f
-        s = Mux(
-            a >= 5 * one,
-            32 * one,
-            Mux((a << 3) >= 19 * one, a + 27 * one,
-                Mux(a >= one, (a << 2) + 20 * one, (a << 3) + 16 * one)),
-        )
-        s = wire(m, s, "plan_s")
-        y, yf = Mux(xs < 0, 32 * one - s, s), f + 5
-        if fn == "tanh":
-            y, yf = y - (1 << (yf - 1)), yf - 1
-    out = narrow(m, y, yf, fout)
-    one_out = 1 << fout.frac
-    lo = 0 if fn == "sigmoid" else -one_out
-    return wire(m, clamp(m, out, max(lo, fout.min_int), min(one_out, fout.max_int),
-                         fmt_shape(fout)), f"{fn}")
+        yf = f + 2 if fn == "sigmoid" else f
+        k = yf - fout.frac
+        offset = (2 << f if fn == "sigmoid" else 0) + ((1 << (k - 1)) if k > 0 else 0)
+        return wire(m, x + offset if offset else x, f"{fn}_in")
+    xs = wire(m, (x << 1) if fn == "tanh" else x, "plan_x")  # plan
+    a = wire(m, Mux(xs < 0, -xs, xs), "plan_abs")
+    one = 1 << f
+    s = Mux(
+        a >= 5 * one,
+        32 * one,
+        Mux((a << 3) >= 19 * one, a + 27 * one,
+            Mux(a >= one, (a << 2) + 20 * one, (a << 3) + 16 * one)),
+    )
+    s = wire(m, s, "plan_s")
+    y = Mux(xs < 0, 32 * one - s, s)
+    return wire(m, y - (1 << (f + 4)) if fn == "tanh" else y, f"{fn}_in")
+
+
+def nonlinearity_output(m: Module, nl: Nonlinearity, fn: str, y: Value, fin: Fixed,
+                        fout: Fixed) -> Value:
+    """The second half of :func:`nonlinearity`: saturate (or look up) ``y``, the value
+    :func:`nonlinearity_input` made, into ``fout``."""
+    kind = nl.int_kind
+    if kind == "lut":
+        table = nl.lut_table_int(fn, fout)
+        return wire(m, Array(Const(int(t), fmt_shape(fout)) for t in table)[y], "lut")
+    lo, hi = _nl_range(fn, fout)
+    if kind == "hard":
+        yf = fin.frac + 2 if fn == "sigmoid" else fin.frac
+        return wire(m, narrow(m, y, yf, fout, rounded=True, lo=lo, hi=hi), fn)
+    yf = fin.frac + 5 - (fn == "tanh")  # plan
+    return wire(m, narrow(m, y, yf, fout, lo=lo, hi=hi), fn)

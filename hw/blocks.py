@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from golden import Fixed, Nonlinearity, QuantMatrix
 
 from .arith import const_mul, fmt_shape, narrow, nonlinearity, shift_add_mul
-from .core import MatrixCodes
+from .codes import MatrixCodes
 from .params import silence_on_error
 
 __all__ = ["ConstMultiplier", "GateMultiplier", "Narrower", "NonlinUnit", "TermUnit"]
@@ -112,7 +112,7 @@ class TermUnit(wiring.Component):
     """One weighted-sum term: ``o = code * v`` where ``word`` is the code's ROM encoding.
 
     The folded weighted-sum engine instantiates this per lane and gate; ``word`` comes from
-    :meth:`hw.core.MatrixCodes.word`.
+    :meth:`hw.codes.MatrixCodes.word`.
     """
 
     @silence_on_error

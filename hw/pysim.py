@@ -14,7 +14,7 @@ __all__ = ["run_pysim"]
 
 
 def run_pysim(model: Model, x: np.ndarray, *, lanes=None, unrolled=False, datapath="shiftadd",
-              vcd: str | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+              skip=True, vcd: str | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Stream every sequence of ``x`` (golden's integer input) through the design.
 
     Each sequence starts with ``tuser`` high; input is always valid and output always ready, so
@@ -29,7 +29,7 @@ def run_pysim(model: Model, x: np.ndarray, *, lanes=None, unrolled=False, datapa
     cycles : int
         Cycles simulated.
     """
-    top = build_top(model, lanes=lanes, unrolled=unrolled, datapath=datapath)
+    top = build_top(model, lanes=lanes, unrolled=unrolled, datapath=datapath, skip=skip)
     ports = {p.name: p for p in axis_ports(model)}
     s_port, m_port = ports["s_axis_tdata"], ports["m_axis_tdata"]
     x = np.asarray(x, dtype=np.int64)

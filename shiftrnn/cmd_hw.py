@@ -24,7 +24,8 @@ def _generate(args: argparse.Namespace) -> int:
                        f"size of {args.model}); use --unrolled for a fully parallel design")
     try:
         design = hw.generate(model, out_dir=out, lanes=args.lanes, unrolled=args.unrolled,
-                             datapath=args.datapath, name=args.name, force=args.force)
+                             datapath=args.datapath, name=args.name, force=args.force,
+                             skip=not args.no_skip)
     except FileExistsError:
         raise CliError(f"{out} exists; pass --force to overwrite it") from None
     man = Manifest.read(design)
@@ -44,6 +45,9 @@ def register(sub) -> None:
     g.add_argument("--unrolled", action="store_true", help="weights as wiring, fully parallel")
     p.add_argument("--datapath", choices=hw.DATAPATHS, default="shiftadd",
                    help="shiftadd (multiplier-free) or mult (the multiplier baseline)")
+    p.add_argument("--no-skip", action="store_true",
+                   help="folded designs: keep every weight in the ROMs, zeros too (the dense "
+                        "design, for comparison; default: zero weights are skipped)")
     p.add_argument("--out", required=True, help="design folder, e.g. rtl_out/NAME")
     p.add_argument("--name", help="design name (default: the folder name)")
     p.add_argument("--force", action="store_true", help="overwrite an existing design folder")

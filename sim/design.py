@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import golden
+from golden.evaluation import is_language_model
 from golden.manifest import Manifest, ManifestError
 
 __all__ = ["Design", "DesignError"]
@@ -105,8 +106,9 @@ class Design:
 
     @property
     def is_language_model(self) -> bool:
-        """Token input with a dense head: logits over the input alphabet (BPC applies)."""
-        return self.model.input_kind == "token" and self.model.head is not None
+        """Token input with a head over the same alphabet: BPC applies
+        (:func:`golden.evaluation.is_language_model`)."""
+        return is_language_model(self.model)
 
     def random_inputs(self, rng: np.random.Generator, length: int) -> np.ndarray:
         """One random input sequence: tokens ``(length,)`` or Fixed ints ``(length, input)``.

@@ -4,8 +4,9 @@ Two modes:
 
 ``debug`` (the default of ``waves=True``)
     What a person debugging the stream needs: every signal of the top module (the ports and
-    their aliases), the control FSM state (registers named ``*_state``, as Amaranth names an FSM's
-    state) and the recurrent state registers (``h<layer>_<unit>``, ``c<layer>_<unit>``).
+    their aliases), the control registers (``busy`` of the input stage, ``issuing`` and
+    ``group`` of each weighted-sum engine) and the state banks' registers (``h__v__<unit>``,
+    ``c__v__<unit>`` of each layer, ``y__v__<unit>`` of the head).
 ``full``
     Every signal of every instance.
 
@@ -27,7 +28,7 @@ __all__ = ["WAVE_MODES", "debug_signals", "icarus_dump_module", "verilator_confi
 WAVE_MODES = ("none", "debug", "full")
 
 #: Register names that the debug waveform keeps besides the top module's signals.
-STATE_NAME = re.compile(r"^(?:\w*_state|[hc]\d+_\d+)$")
+STATE_NAME = re.compile(r"^(?:busy|issuing|group|[hcy]__v__\d+)$")
 
 _MODULE = re.compile(r"^module\s+(\\\S+|\w+)\s*\(")
 _DECL = re.compile(r"^\s+(?:reg|wire)\s+(?:signed\s+)?(?:\[[^\]]+\]\s+)?(\\\S+|\w+)")
@@ -60,11 +61,11 @@ def _modules(text: str) -> dict[str, tuple[list[str], list[tuple[str, str]]]]:
             continue
         d = _DECL.match(line)
         if d:
-            current[0].append(d.group(1).lstrip("\\"))
+            current[0].append(d.group(1))
             continue
         i = _INSTANCE.match(line)
         if i and i.group(1) not in ("assign", "always", "if", "else", "case", "casez"):
-            current[1].append((i.group(1).lstrip("\\"), i.group(2).lstrip("\\")))
+            current[1].append((i.group(1).lstrip("\\"), i.group(2)))
     return mods
 
 
@@ -73,6 +74,12 @@ def debug_signals(verilog: Path | str, top: str) -> list[list[str]]:
 
     The top module's own signals are not listed (both back ends take them whole).
     """
+    return [[n.lstrip("\\") for n in path] for path in _debug_paths(verilog, top)]
+
+
+def _debug_paths(verilog: Path | str, top: str) -> list[list[str]]:
+    """:func:`debug_signals` with names as the Verilog writes them (escaped ones with their
+    backslash: an instance called ``input`` is ``\\input``)."""
     text = Path(verilog).read_text() if isinstance(verilog, Path) else verilog
     mods = _modules(text)
     out: list[list[str]] = []
@@ -99,7 +106,7 @@ def verilator_config(verilog: Path, top: str) -> str:
 
 def _ref(path: list[str]) -> str:
     """A Verilog hierarchical reference (escaped names end with a space)."""
-    return ".".join(p if re.fullmatch(r"[A-Za-z_]\w*", p) else f"\\{p} " for p in path)
+    return ".".join(f"{p} " if p.startswith("\\") else p for p in path)
 
 
 #: Name of the module :func:`icarus_dump_module` writes (a second root of the Icarus build).
@@ -112,7 +119,7 @@ def icarus_dump_module(verilog: Path, top: str, mode: str, dumpfile: str) -> str
         calls = [f"$dumpvars(0, {top});"]
     else:
         calls = [f"$dumpvars(1, {top});"]
-        calls += [f"$dumpvars(0, {_ref(p)});" for p in debug_signals(verilog, top)]
+        calls += [f"$dumpvars(0, {_ref(p)});" for p in _debug_paths(verilog, top)]
     body = "\n".join(f"        {c}" for c in calls)
     return (f"module {DUMP_MODULE};\n    initial begin\n        $dumpfile(\"{dumpfile}\");\n"
             f"{body}\n    end\nendmodule\n")

@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 import golden
 from golden import Fixed, Nonlinearity
 from hw import ConstMultiplier, GateMultiplier, Narrower, NonlinUnit, TermUnit
-from hw.core import MatrixCodes
+from hw.codes import MatrixCodes
 
 
 def comb_eval(dut, inputs: dict[str, list[int]], output: str = "o") -> np.ndarray:

@@ -8,7 +8,9 @@ import pytest
 
 import golden
 import hw
+import hw.state
 from hw.pysim import run_pysim
+from hw.timing import HEAD_STAGES, MAC_DEPTH, cell_stages
 
 LANES = [{"lanes": 1}, {"lanes": 3}, {"unrolled": True}]
 
@@ -66,6 +68,17 @@ def test_saturating_inputs_and_state_reset():
     check(model, x, lanes=4)
 
 
+@pytest.mark.parametrize("lanes", [1, 3])
+@pytest.mark.parametrize("kind", ["token", "vector"])
+@pytest.mark.parametrize("cell", list(golden.CELLS))
+def test_ram_read_ports(monkeypatch, cell, kind, lanes):
+    """Every bank a phase writes read through RAM copies (hw.state.RamSelect, used from
+    RAM_READS_FROM on): same results and cycles, sequences restarting from zero state."""
+    monkeypatch.setattr(hw.state, "RAM_READS_FROM", 0)
+    model = odd_model(cell, "ternary", kind)
+    check(model, stimulus(model, 2, 4, seed=7), lanes=lanes)
+
+
 def test_head_with_more_groups_than_the_layer():
     """The group counter also counts the folded head's groups (here 9 > the layer's 4)."""
     model = golden.Model.random("rnn", "ternary", 6, 4, output_size=9, seed=4)
@@ -74,10 +87,15 @@ def test_head_with_more_groups_than_the_layer():
 
 def test_timing_formula_examples():
     m = odd_model("gru", "ternary", "token")
-    t = hw.timing(m, lanes=3, unrolled=False)
-    # accept + layer: ceil(7/3) * (1 + 7 + 2) + 1 + head: ceil(3/3) * (7 + 2) + output
-    assert t.cycles_per_timestep == 1 + (3 * 10 + 1) + 9 + 1
-    assert hw.timing(m, lanes=None, unrolled=True).cycles_per_timestep == 1 + 3 + 2 + 1
+    dense = hw.timing(m, lanes=3, unrolled=False, skip=False)
+    stages, head = len(cell_stages(m)), len(HEAD_STAGES)
+    # accept + layer: ceil(7/3) groups of 7 columns + pipeline; head: one group of 7 columns
+    assert dense.cycles_per_timestep == (1 + (3 * 7 + MAC_DEPTH + stages - 1)
+                                         + (7 + MAC_DEPTH + head - 1))
+    assert hw.timing(m, lanes=3, unrolled=False).cycles_per_timestep < dense.cycles_per_timestep
+    # unrolled: the largest row has at most 7 terms (3 adder levels: two registers)
+    assert hw.timing(m, lanes=None, unrolled=True).cycles_per_timestep == (
+        1 + (2 + stages) + (2 + head))
 
 
 def test_lanes_are_validated():

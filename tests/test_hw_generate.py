@@ -41,7 +41,7 @@ def test_lint_clean(tmp_path, cell, method, lanes):
 
 def test_lint_waiver_is_narrow(tmp_path):
     """Only yosys-backend idioms are waived; a real problem (here an undriven port) still fails."""
-    assert set(hw.LINT_WAIVED) <= {"WIDTHEXPAND", "WIDTHTRUNC", "CASEINCOMPLETE", "PROCASSINIT",
+    assert set(hw.LINT_WAIVED) <= {"WIDTHEXPAND", "WIDTHTRUNC", "CASEOVERLAP", "PROCASSINIT",
                                    "UNUSEDSIGNAL", "DECLFILENAME"}
     v, top, waiver, _ = verilog(make(tmp_path, "rnn", "ternary", 2))
     text = v.read_text()
@@ -108,6 +108,12 @@ def test_cli_generate(tmp_path, capsys):
     assert golden.load(out / "model.npz").hash() == man["model_hash"]
     assert main(["generate", str(mfile), "--lanes", "2", "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
+    assert main(["generate", str(mfile), "--lanes", "2", "--no-skip", "--out",
+                 str(tmp_path / "dense")]) == 0
+    dense = Manifest.read(tmp_path / "dense")
+    assert not dense.config.skip_zeros and man["config"]["skip_zeros"]
+    assert dense.cycles_per_timestep == hw.timing(golden.load(mfile), lanes=2, unrolled=False,
+                                                  skip=False).cycles_per_timestep
     assert main(["generate", str(mfile), "--lanes", "9", "--out", str(tmp_path / "x")]) == 2
     assert "1..6" in capsys.readouterr().err
     assert main(["generate", str(tmp_path / "nope.npz"), "--unrolled", "--out",

@@ -31,14 +31,6 @@ DESIGNS = {
     "gru_token_unrolled": ("gru", "exponential", "token", None, 2, None),
 }
 
-#: SystemVerilog mode on today's designs: yosys's `always @*` blocks rely on the Verilog-2005
-#: time-0 event of an initialised reg; under -g2012 they stay stale until an input changes.
-XFAIL_2012 = pytest.mark.xfail(
-    strict=True, reason="designs before the registered-port rebuild (issue 12) rely on the "
-    "Verilog-2005 time-0 run of yosys's always @* blocks: under -g2012 s_axis_tready is X until "
-    "the first beat (folded) and outputs go wrong (unrolled)")
-
-
 @pytest.fixture(scope="module")
 def designs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("icarus")
@@ -69,7 +61,7 @@ def check_clean_pass(res: sim.VerifyResult, design: Path) -> None:
     assert res.simulator == "icarus"
 
 
-@pytest.mark.parametrize("standard", ["2005", pytest.param("2012", marks=XFAIL_2012)])
+@pytest.mark.parametrize("standard", ["2005", "2012"])
 @pytest.mark.parametrize("name", sorted(DESIGNS))
 def test_generated_design_on_icarus(designs, tmp_path, name, standard):
     d = designs[name]
@@ -120,8 +112,8 @@ def test_icarus_waves_fst(designs, tmp_path):
     design = sim.Design(d)
     dump = icarus_dump_module(design.verilog, design.top, "debug", "w.fst")
     assert f"$dumpvars(1, {design.top});" in dump
-    assert f"$dumpvars(0, {design.top}.core.ctrl_state);" in dump
-    assert f"$dumpvars(0, {design.top}.core.h0_6);" in dump and "acc_" not in dump
+    assert f"$dumpvars(0, {design.top}.core.mac0.issuing);" in dump
+    assert f"$dumpvars(0, {design.top}.core.bank0.h__v__6);" in dump and "sums__" not in dump
     sizes = {}
     for mode in ("debug", "full"):
         res = sim.verify(d, sequences=2, length=4, seed=0, simulator="icarus", waves=mode,
