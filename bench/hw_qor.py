@@ -166,6 +166,8 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", choices=[f"{v}/{d}" for v, d in VARIANTS],
                     help="these variants only")
     ap.add_argument("--no-write", action="store_true", help="measure, do not write the doc")
+    ap.add_argument("--measured-only", action="store_true",
+                    help="with --work: the table of the rows already measured there, nothing new")
     args = ap.parse_args()
     names = args.only or list(DESIGNS)
     load0 = os.getloadavg()[0]
@@ -178,6 +180,9 @@ def main() -> None:
             for variant, datapath in VARIANTS:
                 if (variant == "before" and src is None) or (
                         args.variants and f"{variant}/{datapath}" not in args.variants):
+                    continue
+                if args.measured_only and not (
+                        work / "rows" / f"{name}_{variant}_{datapath}.json").exists():
                     continue
                 rows.append(measure(name, variant, datapath, work, src))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
