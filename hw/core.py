@@ -121,15 +121,14 @@ class RecurrentCore(wiring.Component):
             return [Source("o", q.codes, CodeFormat.of(q.codes, use_mul=use_mul), hs,
                            MatrixCodes(q, f["h"], use_mul=use_mul).acc_shape)]
         lay, out = model.layers[p], []
+        w_ih = lay.input_matrix()  # input column scales folded into the codes
         if p == 0 and model.input_kind == "token":
-            out.append(Source("ih", lay.w_ih.codes, None, None,
-                              signed(token_width(lay.w_ih.codes)),
+            out.append(Source("ih", w_ih.codes, None, None, signed(token_width(w_ih.codes)),
                               token_bits=self.in_fields[0].width))
         else:
             vin = model.layer_input_format(p) if p == 0 else f["h"]
-            out.append(Source("ih", lay.w_ih.codes, CodeFormat.of(lay.w_ih.codes,
-                              use_mul=use_mul), fmt_shape(vin),
-                              MatrixCodes(lay.w_ih, vin, use_mul=use_mul).acc_shape))
+            out.append(Source("ih", w_ih.codes, CodeFormat.of(w_ih.codes, use_mul=use_mul),
+                              fmt_shape(vin), MatrixCodes(w_ih, vin, use_mul=use_mul).acc_shape))
         out.append(Source("hh", lay.w_hh.codes, CodeFormat.of(lay.w_hh.codes, use_mul=use_mul),
                           hs, MatrixCodes(lay.w_hh, f["h"], use_mul=use_mul).acc_shape))
         return out

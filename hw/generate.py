@@ -118,10 +118,6 @@ def check_supported(model: Model) -> None:
     if any(q.row_scale is not None for q in mats + ([model.head.w] if model.head else [])):
         raise ValueError("per-row scales are not supported by the generator yet; train with "
                          "per-matrix scales (e.g. --recipe accurate-matrix or classic)")
-    if any(layer.x_scale is not None for layer in model.layers):
-        raise ValueError("input column scales (a folded input batch norm) are not supported by "
-                         "the generator yet; train without input normalisation (a recipe "
-                         "other than 'paper')")
 
 
 def _module_name(name: str) -> str:

@@ -174,7 +174,7 @@ def stream_matrices(model: Model, phase: int) -> list[np.ndarray]:
     lay = model.layers[phase]
     if phase == 0 and model.input_kind == "token":
         return [lay.w_hh.codes]
-    return [lay.w_ih.codes, lay.w_hh.codes]
+    return [lay.input_matrix().codes, lay.w_hh.codes]
 
 
 def plan_phases(model: Model, *, lanes: int | None, unrolled: bool,

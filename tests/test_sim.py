@@ -328,6 +328,37 @@ def test_token_past_the_vocabulary_on_rtl(tmp_path, unrolled):
     assert res.passed, res.summary()
 
 
+def input_scaled_model(cell: str, method: str, input_kind: str, seed: int) -> golden.Model:
+    """A model whose first layer has input column scales (a folded input batch norm)."""
+    rng = np.random.default_rng(seed)
+    V, H = 5, 6
+    G = golden.CELLS[cell] * H
+    layer = {"weight_ih": rng.normal(0, .4, (G, V)), "weight_hh": rng.normal(0, .4, (G, H)),
+             "bias_ih": rng.normal(0, .4, G), "bias_hh": rng.normal(0, .4, G),
+             "input_scale": rng.uniform(-2, 3, V), "input_offset": rng.normal(0, 1, V)}
+    head = {"weight": rng.normal(0, .4, (V, H)), "bias": rng.normal(0, .4, V)}
+    params = {"kmin": -5, "kmax": 1} if method == "exponential" else {}
+    return golden.Model.from_float(cell, [layer], head, method=method, input_kind=input_kind,
+                                   method_params=params)
+
+
+@pytest.mark.parametrize("cell,method,kind,lanes", [
+    ("gru", "ternary", "token", 2), ("lstm", "exponential", "vector", 3),
+    ("rnn", "pow2-ternary", "vector", None), ("gru", "binary", "token", None)])
+def test_input_column_scales_on_rtl(tmp_path, cell, method, kind, lanes):
+    """Input column scales fold into W_ih's codes (``Layer.input_matrix``): multi-digit CSD
+    entries for a vector input, per-token constants for a token input; bit-exact with golden."""
+    m = input_scaled_model(cell, method, kind, seed=7)
+    assert m.layers[0].x_scale is not None and m.layers[0].x_scale.max_terms >= 2
+    d = hw.generate(m, out_dir=tmp_path / "d", lanes=lanes, unrolled=lanes is None)
+    design = sim.Design(d)
+    res = sim.verify(d, sequences=3, length=6, seed=1, tests=("timing", "streams"),
+                     work_dir=tmp_path / "run")
+    assert res.passed, res.summary()
+    fast = sim.simulate(design, random_batch(design, 3, 9, seed=2))
+    assert fast.golden_equal and fast.timing_ok, fast.message
+
+
 def vcd_names(path: Path) -> set[str]:
     return set(re.findall(r"\$var \S+ \d+ \S+ (\S+)", path.read_text()))
 
