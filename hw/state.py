@@ -3,7 +3,7 @@ shared read ports of the folded engines into them."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -18,6 +18,16 @@ __all__ = ["RAM_READS_FROM", "BankSelect", "RamSelect", "StateBank"]
 #: Read ports times bank values from which a phase's bank is read through RAM copies
 #: (:class:`RamSelect`) instead of multiplexers (:class:`BankSelect`).
 RAM_READS_FROM = 256
+
+
+def _slot_readers(select, p: int) -> tuple[list, Value]:
+    """The read ports of ``select`` that have a slot ``p``, and the OR of their slot-``p``
+    indices (the one index the shared read of slot ``p`` uses)."""
+    readers = [getattr(select, f"r{r}") for r, k in enumerate(select.slots) if p < k]
+    index = readers[0].index[p]
+    for rd in readers[1:]:
+        index = index | rd.index[p]
+    return readers, index
 
 
 class StateBank(wiring.Component):
@@ -97,10 +107,7 @@ class BankSelect(wiring.Component):
         m = Module()
         values = list(self.bank.v)
         for p in range(max(self.slots)):
-            readers = [getattr(self, f"r{r}") for r, k in enumerate(self.slots) if p < k]
-            index = readers[0].index[p]
-            for rd in readers[1:]:
-                index = index | rd.index[p]
+            readers, index = _slot_readers(self, p)
             index_r = Signal(self.index_bits, name=f"index{p}", reset_less=True)
             lines = Signal(self.n, name=f"lines{p}", reset_less=True)
             m.d.sync += [index_r.eq(index), lines.eq(Cat(*one_hot(index_r, self.n)))]
@@ -149,10 +156,7 @@ class RamSelect(wiring.Component):
         with m.If(self.clear):
             m.d.sync += zero.eq(1)
         for p in range(max(self.slots)):
-            readers = [getattr(self, f"r{r}") for r, k in enumerate(self.slots) if p < k]
-            index = readers[0].index[p]
-            for rd in readers[1:]:
-                index = index | rd.index[p]
+            readers, index = _slot_readers(self, p)
             index_r = Signal(self.index_bits, name=f"index{p}", reset_less=True)
             at = Signal(gbits + lbits, name=f"at{p}")
             lane_r = Signal(max(1, lbits), name=f"lane{p}", reset_less=True)
