@@ -9,16 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
+from benchdoc import DOC, write_section
+
 import golden
 import hw
-
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 def measure(hidden: int, mode: str) -> tuple[float, int, int]:
@@ -31,16 +30,6 @@ def measure(hidden: int, mode: str) -> tuple[float, int, int]:
         size = (d / "g.v").stat().st_size
     return seconds, size, hw.timing(model, lanes=kw.get("lanes"),
                                     unrolled=mode == "unrolled").cycles_per_timestep
-
-
-def write_section(text: str) -> None:
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    section = "## Generation\n\n" + text.strip() + "\n"
-    if "## Generation" in doc:
-        doc = re.sub(r"## Generation\n.*?(?=\n## |\Z)", section, doc, flags=re.S)
-    else:
-        doc = doc.rstrip() + "\n\n" + section
-    DOC.write_text(doc)
 
 
 def main() -> None:
@@ -59,7 +48,7 @@ def main() -> None:
             f"on {platform.machine()} with {os.cpu_count()} cores (other jobs running: "
             f"load {os.getloadavg()[0]:.1f}). Time covers elaboration, Verilog emission by "
             "Amaranth's bundled yosys and writing the design folder.\n\n" + "\n".join(rows))
-    write_section(text)
+    write_section("Generation", text)
     print(f"wrote {DOC}")
 
 

@@ -20,7 +20,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -31,10 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchdoc import DOC, write_section  # noqa: E402
+
 import golden  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
-TITLE = "# shiftrnn benchmarks\n"
 GOAL = 3.0
 
 
@@ -106,8 +105,6 @@ def section(r: dict, args) -> str:
     verdict = "meets" if r["ratio"] <= GOAL else "MISSES"
     one = r.get("single")
     lines = [
-        "## Golden",
-        "",
         f"`python bench/golden_speed.py` ({datetime.date.today().isoformat()}): integer golden "
         f"GRU (`Model.run_int`, {args.method} weights, {args.nonlinearity} nonlinearity) against "
         f"PyTorch float32 `nn.GRU`, hidden {args.hidden}, batch {args.batch}, token input "
@@ -140,17 +137,6 @@ def section(r: dict, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace (or append) the ``## Golden`` section, leaving every other section alone."""
-    old = path.read_text() if path.exists() else TITLE
-    pattern = re.compile(r"^## Golden\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    golden.atomic_write_bytes(path, new.rstrip("\n").encode() + b"\n")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hidden", type=int, default=128)
@@ -178,7 +164,7 @@ def main(argv=None) -> int:
     text = section(r, args)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("Golden", text)
         print(f"wrote the '## Golden' section of {DOC}")
     return 0
 

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tarfile
@@ -35,13 +34,14 @@ from datetime import date
 from io import BytesIO
 from pathlib import Path
 
+from benchdoc import DOC, write_section
+
 import golden
 import hw
 from estimate import place_and_route, synthesize
 from golden.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
 #: The generator before issue 12 (main when the issue was filed and measured).
 BEFORE = "e971200"
 #: ``shiftrnn train`` arguments that reproduce the flows' trained models (examples/*.toml).
@@ -147,16 +147,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    doc = DOC.read_text()
-    section = "## Hardware QoR\n\n" + text.strip() + "\n"
-    if "## Hardware QoR" in doc:
-        doc = re.sub(r"## Hardware QoR\n.*?(?=\n## |\Z)", section, doc, flags=re.S)
-    else:
-        doc = doc.rstrip() + "\n\n" + section
-    DOC.write_text(doc)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="+", choices=tuple(DESIGNS), help="these designs only")
@@ -196,7 +186,7 @@ def main() -> None:
             "from yosys for the device's family; fmax from nextpnr (I/O wrapped, default "
             "target); timesteps/s = fmax / cycles per timestep.\n\n" + table(rows))
     print(table(rows))
-    write_section(text)
+    write_section("Hardware QoR", text)
     print(f"wrote {DOC}")
 
 
