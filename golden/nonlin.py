@@ -1,6 +1,6 @@
 """Integer nonlinearities with float twins.
 
-Kinds (DESIGN.md section 2):
+Kinds (a model's ``nonlinearity``; the kinds are described here, nowhere else):
 
 ``hard``
     hard sigmoid ``clip(x/4 + 1/2, 0, 1)``, hard tanh ``clip(x, -1, 1)``.
