@@ -291,7 +291,9 @@ class DesignConfig:
     unrolled: bool
     datapath: str
     nonlinearity: str
-    #: Folded weight ROMs hold only the nonzero weights (``False``: every weight, ``--no-skip``).
+    #: Folded weight ROMs hold only the nonzero weights in at least one phase (``False``: every
+    #: weight, with ``--no-skip`` or when no phase's zeros save a step; ``cycle_formula`` names
+    #: the phases of each kind).
     skip_zeros: bool = True
 
 

@@ -48,7 +48,8 @@ class RecurrentCore(wiring.Component):
     datapath : {'shiftadd', 'mult'}
         ``mult`` is the multiplier baseline (the one place ``*`` is allowed).
     skip : bool
-        Folded designs stream only the nonzero weights (else every weight, zeros included).
+        Folded designs stream only the nonzero weights (else every weight, zeros included), in
+        the phases where that saves steps; :attr:`skip` then says whether any phase does.
     """
 
     @silence_on_error
@@ -64,9 +65,10 @@ class RecurrentCore(wiring.Component):
             raise ValueError(f"lanes must be an integer in 1..{model.hidden_size} (the hidden "
                              f"size), or use unrolled; got {lanes!r}")
         self.model, self.lanes, self.unrolled, self.datapath = model, lanes, unrolled, datapath
-        self.skip = bool(skip)
-        self.timing = timing(model, lanes=lanes, unrolled=unrolled, skip=self.skip,
+        self.timing = timing(model, lanes=lanes, unrolled=unrolled, skip=bool(skip),
                              datapath=datapath)
+        # What was built: a folded phase whose zeros save no step keeps the dense codes.
+        self.skip = bool(skip) and (unrolled or any(p.skip for p in self.timing.plans))
         self.in_kind, self.in_fields = input_fields(model)
         self.out_kind, self.out_fields = output_fields(model)
         self.in_layout = beat_layout(max(f.lsb + f.width for f in self.in_fields))

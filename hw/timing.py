@@ -159,11 +159,17 @@ def _assign(costs: list[int], lanes: int) -> tuple:
 
 
 def _plan(name, mats, n_units, gates, hidden, lanes, skip) -> PhasePlan:
-    costs = [max(_row_entries(mats, q * hidden + k, skip) for q in range(gates))
-             for k in range(n_units)]
-    groups = _assign(costs, lanes)
-    steps = tuple(max([1] + [costs[k] for k in grp if k is not None]) for grp in groups)
-    return PhasePlan(name, groups, gates, hidden, steps, skip)
+    """A folded phase's plan. With ``skip``, a phase whose zeros save no step (exponential
+    weights have none) keeps the dense codes: same cycles, and its ROM entries need no column
+    index."""
+    plans = []
+    for sparse in (False, True) if skip else (False,):
+        costs = [max(_row_entries(mats, q * hidden + k, sparse) for q in range(gates))
+                 for k in range(n_units)]
+        groups = _assign(costs, lanes)
+        steps = tuple(max([1] + [costs[k] for k in grp if k is not None]) for grp in groups)
+        plans.append(PhasePlan(name, groups, gates, hidden, steps, sparse))
+    return min(plans, key=lambda p: (sum(p.steps), p.skip))
 
 
 def stream_matrices(model: Model, phase: int) -> list[np.ndarray]:
@@ -231,7 +237,8 @@ def timing(model: Model, *, lanes: int | None, unrolled: bool, skip: bool = True
            datapath: str = "shiftadd") -> Timing:
     """Cycle counts of the generated design; the simulation must measure exactly these.
 
-    ``skip`` (folded designs): stream only nonzero weights. ``datapath`` matters to unrolled
+    ``skip`` (folded designs): stream only nonzero weights in every phase where that saves
+    steps (each :class:`PhasePlan` says whether it skips). ``datapath`` matters to unrolled
     designs only (the multiplier baseline's trees have one term per nonzero weight).
     """
     plans = plan_phases(model, lanes=lanes, unrolled=unrolled, skip=skip)
@@ -247,7 +254,10 @@ def timing(model: Model, *, lanes: int | None, unrolled: bool, skip: bool = True
         formula = ("1 + sum over phases of (tree registers + pipeline stages); tree registers = "
                    f"max(1, ceil(levels / {TREE_LEVELS}))")
     else:
+        sparse = [p.name for p in plans if p.skip]
+        dense = [p.name for p in plans if not p.skip]
+        kinds = ([f"nonzero weights ({', '.join(sparse)})"] if sparse else []) + (
+            [f"columns ({', '.join(dense)})"] if dense else [])
         formula = (f"1 + sum over phases of (sum over groups of max entries per lane slot + "
-                   f"{MAC_DEPTH - 1} + pipeline stages); entries = "
-                   + ("nonzero weights" if skip else "columns"))
+                   f"{MAC_DEPTH - 1} + pipeline stages); entries = " + ", ".join(kinds))
     return Timing(total, total, phases, formula, plans)

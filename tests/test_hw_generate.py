@@ -111,7 +111,10 @@ def test_cli_generate(tmp_path, capsys):
     assert main(["generate", str(mfile), "--lanes", "2", "--no-skip", "--out",
                  str(tmp_path / "dense")]) == 0
     dense = Manifest.read(tmp_path / "dense")
-    assert not dense.config.skip_zeros and man["config"]["skip_zeros"]
+    # exponential weights have no zeros: the default builds every phase dense as well
+    assert not dense.config.skip_zeros and not man["config"]["skip_zeros"]
+    assert dense.cycle_formula == man["cycle_formula"]
+    assert "columns (layer0, head)" in dense.cycle_formula
     assert dense.cycles_per_timestep == hw.timing(golden.load(mfile), lanes=2, unrolled=False,
                                                   skip=False).cycles_per_timestep
     assert main(["generate", str(mfile), "--lanes", "9", "--out", str(tmp_path / "x")]) == 2

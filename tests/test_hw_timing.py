@@ -129,6 +129,23 @@ def test_skipping_against_dense():
     assert check(m, 3) < dense
 
 
+def test_phase_without_zeros_stays_dense():
+    """A phase whose zeros would save no step keeps the dense codes (same cycles, no column
+    index); the other phases still skip. The design stays exact."""
+    rng = np.random.default_rng(5)
+    m = base()
+    full_head = rng.choice([-1, 1], (5, 7)).astype(np.int64)
+    m = with_codes(m, w_hh=sparse(rng, (21, 7), 0.6), head=full_head)
+    plans = plan_phases(m, lanes=3, unrolled=False)
+    assert [p.skip for p in plans] == [True, False]
+    assert check(m, 3) == expected_cycles(m, 3)
+    expo = golden.Model.random("lstm", "exponential", 4, 6, output_size=3, seed=2)
+    assert not any(p.skip for p in plan_phases(expo, lanes=2, unrolled=False))
+    assert hw.timing(expo, lanes=2, unrolled=False).cycles_per_timestep == hw.timing(
+        expo, lanes=2, unrolled=False, skip=False).cycles_per_timestep
+    assert check(expo, 2) == expected_cycles(expo, 2)
+
+
 def test_balanced_groups():
     """Units sorted by cost and cut into groups: the sum of group maxima is minimal."""
     m = base(hidden=6)
