@@ -524,31 +524,7 @@ class Model:
             return narrow(a, F, fp)
 
         if self.cell == "gru":
-            ns = slice(2 * H, 3 * H)
-            Fh = max(hf, bh.frac)  # W_hn h + b_hn
-            b_hn = _shl(bh.ints[ns], Fh - bh.frac)
-            Fn = max(xw_frac, bi.frac, gf + fp.frac)  # W_in x + b_in + r * (...)
-            x_n = _shl(xw[..., ns], Fn - xw_frac) + _shl(bi.ints[ns], Fn - bi.frac)
-            for t in range(T):
-                hw = mv(h)
-                rz = nl.int_fn("sigmoid", pre_full(hw, t), fp, fg)
-                hn = hw[:, ns]
-                if Fh > hf:
-                    hn <<= Fh - hf
-                hn += b_hn
-                rhn = narrow(hn, Fh, fp)
-                rhn *= rz[:, :H]
-                if Fn > gf + fp.frac:
-                    rhn <<= Fn - gf - fp.frac
-                rhn += x_n[:, t] if tokens is None else x_n[tokens[:, t]]
-                n = tanh_h(narrow(rhn, Fn, fp), fp)
-                # h' = n + z * (h - n) at frac gf + h.frac, equal to (1 - z) * n + z * h
-                d = h - n
-                d *= rz[:, H:]
-                n <<= gf
-                d += n
-                h = narrow(d, gf + fh.frac, fh)
-                hs[:, t] = h
+            self._gru_steps(layer, mv, pre_full, tanh_h, xw, xw_frac, tokens, hs)
         elif self.cell == "lstm":
             cs = np.empty((B, T, H), np.int64)
             c = np.zeros((B, H), np.int64)
@@ -567,6 +543,40 @@ class Model:
                 h = tanh_h(pre_full(mv(h), t), fp)
                 hs[:, t] = h
         return hs, cs
+
+    def _gru_steps(self, layer: Layer, mv: _MatVec, pre_full, tanh_h, xw: np.ndarray,
+                   xw_frac: int, tokens, hs: np.ndarray) -> None:
+        """The GRU's time loop of :meth:`_run_layer` (fills ``hs``): ``n`` from ``x W_in + b_in
+        + r * (h W_hn + b_hn)``, then ``h' = n + z * (h - n)``."""
+        f, H = self.formats, self.hidden_size
+        fp, fh, gf = f["pre"], f["h"], f["gate"].frac
+        hf, bi, bh = mv.frac, layer.b_ih, layer.b_hh
+        h = np.zeros((hs.shape[0], H), np.int64)
+        ns = slice(2 * H, 3 * H)
+        Fh = max(hf, bh.frac)  # W_hn h + b_hn
+        b_hn = _shl(bh.ints[ns], Fh - bh.frac)
+        Fn = max(xw_frac, bi.frac, gf + fp.frac)  # W_in x + b_in + r * (...)
+        x_n = _shl(xw[..., ns], Fn - xw_frac) + _shl(bi.ints[ns], Fn - bi.frac)
+        for t in range(hs.shape[1]):
+            hw = mv(h)
+            rz = self.nonlinearity.int_fn("sigmoid", pre_full(hw, t), fp, f["gate"])
+            hn = hw[:, ns]
+            if Fh > hf:
+                hn <<= Fh - hf
+            hn += b_hn
+            rhn = narrow(hn, Fh, fp)
+            rhn *= rz[:, :H]
+            if Fn > gf + fp.frac:
+                rhn <<= Fn - gf - fp.frac
+            rhn += x_n[:, t] if tokens is None else x_n[tokens[:, t]]
+            n = tanh_h(narrow(rhn, Fn, fp), fp)
+            # h' = n + z * (h - n) at frac gf + h.frac, equal to (1 - z) * n + z * h
+            d = h - n
+            d *= rz[:, H:]
+            n <<= gf
+            d += n
+            h = narrow(d, gf + fh.frac, fh)
+            hs[:, t] = h
 
     # ------------------------------------------------------------------ float
     def run_float(self, inputs) -> RunResult:
@@ -951,87 +961,111 @@ def load(path) -> Model:
     return _from_header(hdr, data, where)
 
 
-def _from_header(hdr: dict, data: dict, where: str) -> Model:
-    def need(d, key, ctx, typ=None):
+class _HeaderReader:
+    """Typed fields of a model file: its JSON header and its arrays, with errors that name the
+    file and the field."""
+
+    def __init__(self, hdr: dict, data: dict, where: str):
+        self.hdr, self.data, self.where = hdr, data, where
+
+    def need(self, d, key, ctx, typ=None):
         if not isinstance(d, dict) or key not in d:
-            raise ModelFileError(f"{where}: field '{ctx}{key}': missing")
+            raise ModelFileError(f"{self.where}: field '{ctx}{key}': missing")
         v = d[key]
         if typ is not None and not isinstance(v, typ):
-            raise ModelFileError(f"{where}: field '{ctx}{key}': expected {typ.__name__}, got {v!r}")
+            raise ModelFileError(
+                f"{self.where}: field '{ctx}{key}': expected {typ.__name__}, got {v!r}")
         return v
 
-    def arr(key):
-        if key not in data:
-            raise ModelFileError(f"{where}: field '{key}': array missing")
-        a = data[key]
+    def arr(self, key):
+        if key not in self.data:
+            raise ModelFileError(f"{self.where}: field '{key}': array missing")
+        a = self.data[key]
         if not np.issubdtype(a.dtype, np.integer):
-            raise ModelFileError(f"{where}: field '{key}': expected integers, got {a.dtype}")
+            raise ModelFileError(f"{self.where}: field '{key}': expected integers, got {a.dtype}")
         return a.astype(np.int64)
 
-    if need(hdr, "format", "") != "shiftrnn-model":
-        raise ModelFileError(f"{where}: field 'format': expected 'shiftrnn-model'")
-    ver = need(hdr, "schema_version", "", int)
-    if ver != SCHEMA_VERSION:
-        raise ModelFileError(f"{where}: field 'schema_version': {ver} not supported "
-                             f"(this shiftrnn reads {SCHEMA_VERSION})")
-    formats = {}
-    for k, v in need(hdr, "formats", "", dict).items():
-        try:
-            formats[k] = Fixed.from_dict(v, where=f"formats.{k}")
-        except (ValueError, TypeError) as e:
-            raise ModelFileError(f"{where}: field 'formats.{k}': {e}") from None
-    nl_info = need(hdr, "nonlinearity", "", dict)
-    try:
-        nl = Nonlinearity(**nl_info)
-    except (ValueError, TypeError) as e:
-        raise ModelFileError(f"{where}: field 'nonlinearity': {e}") from None
+    def check_version(self) -> None:
+        if self.need(self.hdr, "format", "") != "shiftrnn-model":
+            raise ModelFileError(f"{self.where}: field 'format': expected 'shiftrnn-model'")
+        ver = self.need(self.hdr, "schema_version", "", int)
+        if ver != SCHEMA_VERSION:
+            raise ModelFileError(f"{self.where}: field 'schema_version': {ver} not supported "
+                                 f"(this shiftrnn reads {SCHEMA_VERSION})")
 
-    def quant(info, key, ctx):
+    def formats(self) -> dict:
+        formats = {}
+        for k, v in self.need(self.hdr, "formats", "", dict).items():
+            try:
+                formats[k] = Fixed.from_dict(v, where=f"formats.{k}")
+            except (ValueError, TypeError) as e:
+                raise ModelFileError(f"{self.where}: field 'formats.{k}': {e}") from None
+        return formats
+
+    def nonlinearity(self) -> Nonlinearity:
         try:
-            csd = tuple((int(s), int(p)) for s, p in need(info, "scale_csd", ctx, list))
+            return Nonlinearity(**self.need(self.hdr, "nonlinearity", "", dict))
+        except (ValueError, TypeError) as e:
+            raise ModelFileError(f"{self.where}: field 'nonlinearity': {e}") from None
+
+    def quant(self, info, key, ctx) -> QuantMatrix:
+        try:
+            csd = tuple((int(s), int(p)) for s, p in self.need(info, "scale_csd", ctx, list))
         except (TypeError, ValueError):
             raise ModelFileError(
-                f"{where}: field '{ctx}scale_csd': expected [[sign, exp], ...]"
+                f"{self.where}: field '{ctx}scale_csd': expected [[sign, exp], ...]"
             ) from None
         if not csd or any(s not in (-1, 1) for s, _ in csd):
-            raise ModelFileError(f"{where}: field '{ctx}scale_csd': signs must be ±1")
-        scale = need(info, "scale", ctx)
+            raise ModelFileError(f"{self.where}: field '{ctx}scale_csd': signs must be ±1")
+        scale = self.need(info, "scale", ctx)
         if isinstance(scale, bool) or not isinstance(scale, int | float):
-            raise ModelFileError(f"{where}: field '{ctx}scale': expected a number, got {scale!r}")
+            raise ModelFileError(
+                f"{self.where}: field '{ctx}scale': expected a number, got {scale!r}")
         rs = None
         if "row_scale_frac" in info:
-            rs = ScaleVector(arr(f"{key}.row_scale"), need(info, "row_scale_frac", ctx, int))
-        q = QuantMatrix(arr(key), int(need(info, "exp", ctx, int)), float(scale), csd, rs)
+            rs = ScaleVector(self.arr(f"{key}.row_scale"),
+                             self.need(info, "row_scale_frac", ctx, int))
+        q = QuantMatrix(self.arr(key), int(self.need(info, "exp", ctx, int)), float(scale), csd,
+                        rs)
         if q.C == 0:
-            raise ModelFileError(f"{where}: field '{ctx}scale_csd': scale sums to zero")
+            raise ModelFileError(f"{self.where}: field '{ctx}scale_csd': scale sums to zero")
         return q
 
-    n_layers = need(hdr, "num_layers", "", int)
-    linfo = need(hdr, "layers", "", list)
-    if len(linfo) != n_layers:
-        raise ModelFileError(f"{where}: field 'layers': {len(linfo)} entries but num_layers is "
-                             f"{n_layers}")
-    layers = []
-    for i, info in enumerate(linfo):
-        ctx = f"layers[{i}]."
-        layers.append(
-            Layer(
-                quant(need(info, "w_ih", ctx, dict), f"layer{i}.w_ih", ctx + "w_ih."),
-                quant(need(info, "w_hh", ctx, dict), f"layer{i}.w_hh", ctx + "w_hh."),
+    def layers(self) -> list[Layer]:
+        n_layers = self.need(self.hdr, "num_layers", "", int)
+        linfo = self.need(self.hdr, "layers", "", list)
+        if len(linfo) != n_layers:
+            raise ModelFileError(f"{self.where}: field 'layers': {len(linfo)} entries but "
+                                 f"num_layers is {n_layers}")
+        need, arr = self.need, self.arr
+        layers = []
+        for i, info in enumerate(linfo):
+            ctx = f"layers[{i}]."
+            layers.append(Layer(
+                self.quant(need(info, "w_ih", ctx, dict), f"layer{i}.w_ih", ctx + "w_ih."),
+                self.quant(need(info, "w_hh", ctx, dict), f"layer{i}.w_hh", ctx + "w_hh."),
                 Bias(arr(f"layer{i}.b_ih"), need(info, "b_ih_frac", ctx, int)),
                 Bias(arr(f"layer{i}.b_hh"), need(info, "b_hh_frac", ctx, int)),
                 None if "x_scale_frac" not in info else
-                ScaleVector(arr(f"layer{i}.x_scale"), need(info, "x_scale_frac", ctx, int)),
-            )
-        )
-    head = None
-    if hdr.get("head") is not None:
-        hi = need(hdr, "head", "", dict)
-        head = Head(quant(need(hi, "w", "head.", dict), "head.w", "head.w."),
-                    Bias(arr("head.b"), need(hi, "b_frac", "head.", int)))
-    mp = need(hdr, "method_params", "", dict)
+                ScaleVector(arr(f"layer{i}.x_scale"), need(info, "x_scale_frac", ctx, int))))
+        return layers
+
+    def head(self) -> Head | None:
+        if self.hdr.get("head") is None:
+            return None
+        hi = self.need(self.hdr, "head", "", dict)
+        return Head(self.quant(self.need(hi, "w", "head.", dict), "head.w", "head.w."),
+                    Bias(self.arr("head.b"), self.need(hi, "b_frac", "head.", int)))
+
+
+def _from_header(hdr: dict, data: dict, where: str) -> Model:
+    r = _HeaderReader(hdr, data, where)
+    r.check_version()
+    formats, nl = r.formats(), r.nonlinearity()
+    layers, head = r.layers(), r.head()
+    need = r.need
     try:
-        model = Model(
+        return Model(
             cell=need(hdr, "cell", "", str),
             input_kind=need(hdr, "input_kind", "", str),
             input_size=need(hdr, "input_size", "", int),
@@ -1041,11 +1075,10 @@ def _from_header(hdr: dict, data: dict, where: str) -> Model:
             formats=formats,
             nonlinearity=nl,
             method=need(hdr, "method", "", str),
-            method_params=mp,
+            method_params=need(hdr, "method_params", "", dict),
             scale_terms=need(hdr, "scale_terms", "", int),
             bias_mode=need(hdr, "bias_mode", "", str),
             meta=hdr.get("meta") or {},
         )
     except ModelFileError as e:
         raise ModelFileError(str(e).replace("model:", f"{where}:", 1)) from None
-    return model
