@@ -170,3 +170,29 @@ def test_cli_recipe(tmp_path, capsys):
         main(["train", "--recipe", "nope", "--method", "binary", "--out", str(out)])
     assert "invalid choice: 'nope'" in capsys.readouterr().err
     assert train.RECIPES is RECIPES
+
+
+def test_recipe_search_variant(monkeypatch):
+    """bench/recipe_search.py: a recipe with some knobs changed, typed from text; a bad field or
+    value stops with the allowed values."""
+    import importlib.util
+    from pathlib import Path
+
+    from train import recipes
+
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    monkeypatch.syspath_prepend(str(bench))
+    monkeypatch.setattr(recipes, "RECIPES", dict(recipes.RECIPES))
+    spec = importlib.util.spec_from_file_location("recipe_search", bench / "recipe_search.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.variant("paper", ["lr_scale=false", "quant_lr=4", "init=torch"])
+    assert (r.lr_scale, r.quant_lr, r.init, r.input_norm) == (False, 4.0, "torch", True)
+    assert r.name == "paper+lr_scale=False+quant_lr=4.0+init=torch"
+    assert recipes.get_recipe(r.name) is r
+    with pytest.raises(SystemExit, match="FIELD one of scales, threshold"):
+        mod.variant("paper", ["bogus=1"])
+    with pytest.raises(SystemExit, match="lr_scale: expected true or false"):
+        mod.variant("paper", ["lr_scale=maybe"])
+    with pytest.raises(SystemExit, match="quant_lr: expected a float"):
+        mod.variant("paper", ["quant_lr=x"])
