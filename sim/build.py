@@ -20,7 +20,8 @@ from pathlib import Path
 from .cache import build_key, cache_root, cached_build
 from .toolchain import ensure_verilator
 
-__all__ = ["BuildError", "cocotb_build", "runtime_objects", "DUMMY_VERILOG"]
+__all__ = ["BUILD_JOBS_ENV", "BuildError", "build_jobs", "cocotb_build", "runtime_objects",
+           "DUMMY_VERILOG"]
 
 #: Bump when the build recipe changes (invalidates cached builds).
 RECIPE = 4
@@ -57,6 +58,21 @@ RUNTIME_STEMS = ("verilated", "verilated_vpi", "verilated_dpi", "verilated_threa
 #: once a model is split over several C++ files ("Vtop__pch.h.fast: linker input file not
 #: found"); gcc's spelling is ``-include``.
 MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include",)
+#: Environment variable: parallel ``make`` jobs of one Verilator build (default: the cores, at
+#: most 4). An embedded Dask cluster sets it to its share of the cores for each worker.
+BUILD_JOBS_ENV = "SHIFTRNN_BUILD_JOBS"
+
+
+def build_jobs() -> int:
+    """Parallel ``make`` jobs of one Verilator build: ``$SHIFTRNN_BUILD_JOBS``, else the cores
+    (at most 4)."""
+    text = os.environ.get(BUILD_JOBS_ENV, "").strip()
+    if not text:
+        return max(1, min(4, os.cpu_count() or 1))
+    if not text.isdigit() or int(text) < 1:
+        raise BuildError(f"${BUILD_JOBS_ENV}: expected a positive integer (make jobs of one "
+                         f"Verilator build), got {text!r}")
+    return int(text)
 
 
 class BuildError(RuntimeError):
@@ -122,7 +138,10 @@ def _cocotb_runner(runtime: Path | None, public_vlt: Path | None = None):
             if cmds and cmds[-1][:1] == ["make"]:
                 # The design's C++ at -O0: the bench's speed is bound by Python, and -O0
                 # compiles large generated models in about two thirds of the -Os time.
-                cmds[-1] = [*cmds[-1], *MAKE_VARS, "OPT_FAST=-O0", "OPT_SLOW=-O0"]
+                make = list(cmds[-1])
+                if "-j" in make:
+                    make[make.index("-j") + 1] = str(build_jobs())
+                cmds[-1] = [*make, *MAKE_VARS, "OPT_FAST=-O0", "OPT_SLOW=-O0"]
             if runtime is not None and len(cmds) == 2 and cmds[1][:1] == ["make"]:
                 copy = [sys.executable, "-c",
                         "import sys; from pathlib import Path; "

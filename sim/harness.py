@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -316,9 +315,8 @@ def _build_harness(verilog: Path, top: str, s_port: Port, m_port: Port,
         indent=1))
     if runtime is not None:
         build.install_runtime(runtime, folder)
-    jobs = str(max(1, min(4, os.cpu_count() or 1)))
-    _run(["make", "-j", jobs, "-C", str(folder), "-f", "Vtop.mk", f"OPT_FAST={OPT}",
-          "OPT_GLOBAL=-O2", "OPT_SLOW=-O0", *build.MAKE_VARS], folder, log)
+    _run(["make", "-j", str(build.build_jobs()), "-C", str(folder), "-f", "Vtop.mk",
+          f"OPT_FAST={OPT}", "OPT_GLOBAL=-O2", "OPT_SLOW=-O0", *build.MAKE_VARS], folder, log)
     if not (folder / "harness").is_file():
         raise BuildError(f"fast-path build produced no harness; log {log}:\n{log_tail(log)}")
     return bits

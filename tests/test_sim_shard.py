@@ -9,6 +9,7 @@ model on 4 lanes, 115 cycles per timestep; the hand-written ``runsum`` fixture).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -181,3 +182,36 @@ def test_cli_unreachable_scheduler_is_one_clear_line(lm, tmp_path, capsys):
     assert rc != 0
     assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err
     assert "Traceback" not in err
+
+
+def test_build_jobs_from_the_environment(monkeypatch):
+    """``$SHIFTRNN_BUILD_JOBS`` sets a Verilator build's make jobs; a bad value names it."""
+    from sim.build import BUILD_JOBS_ENV, BuildError, build_jobs
+
+    monkeypatch.delenv(BUILD_JOBS_ENV, raising=False)
+    assert build_jobs() == max(1, min(4, os.cpu_count() or 1))
+    monkeypatch.setenv(BUILD_JOBS_ENV, "3")
+    assert build_jobs() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(BUILD_JOBS_ENV, bad)
+        with pytest.raises(BuildError, match=f"SHIFTRNN_BUILD_JOBS: expected a positive integer.*"
+                                             f"{bad}"):
+            build_jobs()
+
+
+def test_embedded_cluster_shares_the_cores(monkeypatch):
+    """Every worker of an embedded cluster builds with its share of the cores; a value the user
+    set is kept."""
+    from sim.build import BUILD_JOBS_ENV
+    from sim.shard import dask_client
+
+    def jobs():
+        return os.environ.get(BUILD_JOBS_ENV)
+
+    monkeypatch.delenv(BUILD_JOBS_ENV, raising=False)
+    with dask_client(2, None) as client:
+        got = set(client.run(jobs).values())
+    assert got == {str(max(1, min(4, (os.cpu_count() or 1) // 2)))}
+    monkeypatch.setenv(BUILD_JOBS_ENV, "5")
+    with dask_client(1, None) as client:
+        assert set(client.run(jobs).values()) == {"5"}
