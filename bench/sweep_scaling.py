@@ -7,7 +7,8 @@ for ``--rounds`` rounds and each keeps its fastest round (the machine is shared)
 **Sweep.** ``run_sweep`` (what ``shiftrnn sweep`` runs) on an embedded LocalCluster of 1 and of 2
 workers, over a sweep file this benchmark writes: a tiny base flow configuration (a GRU of
 ``--sweep-hidden`` units trained for a few batches on a generated 8-symbol corpus, a short cocotb
-bench, 512 timesteps on the fast path, ice40 synthesis, no place and route) and a grid of
+bench, 512 timesteps on the fast path, ice40 synthesis, and place and route only with
+``--device``) and a grid of
 weight methods x lanes 1 and 2: ``--points`` points (8: 4 methods x 2 lanes). The two points of
 a method share their training through the cross-folder stage cache (one trains, the other takes
 it from the cache), and all points share Verilator's run-time objects (compiled once per cache by
@@ -55,6 +56,7 @@ from golden.files import CACHE_ENV
 from shiftrnn.flow import run_flow
 from shiftrnn.flow.points import Cluster
 from shiftrnn.flow.sweep import POINTS_DIR, load_sweep, point_figures, run_sweep
+from sim.build import build_jobs
 from sim.harness import fast_build
 
 #: The sweep's lanes values; its methods are the first ``points / 2`` of golden.METHODS.
@@ -86,7 +88,7 @@ length = 6
 waves = false
 [estimate]
 targets = ["ice40"]
-devices = []
+devices = [{devices}]
 baseline = false
 """
 
@@ -121,12 +123,14 @@ class SweepRun:
     ran: dict
 
 
-def write_sweep_files(folder: Path, points: int, hidden: int) -> Path:
-    """The corpus, the base flow configuration and the sweep file; returns the sweep file."""
+def write_sweep_files(folder: Path, points: int, hidden: int, device: str | None) -> Path:
+    """The corpus, the base flow configuration (place and route on ``device`` if given) and the
+    sweep file; returns the sweep file."""
     rng = np.random.default_rng(0)
     words = ("abc", "bad", "cab", "dace", "face", "bead", "deaf", "fade", "cafe", "be", "a")
     (folder / "corpus.txt").write_text(" ".join(rng.choice(words, size=6000)) + "\n")
-    (folder / "base.toml").write_text(BASE_TOML.format(hidden=hidden))
+    (folder / "base.toml").write_text(BASE_TOML.format(
+        hidden=hidden, devices=f'"{device}"' if device else ""))
     methods = ", ".join(f'"{m}"' for m in golden.METHODS[:points // len(LANES)])
     (folder / "sweep.toml").write_text(
         f'base = "base.toml"\nname = "bench"\n[grid]\n"model.method" = [{methods}]\n'
@@ -194,15 +198,18 @@ def differences(runs: dict[str, SweepRun]) -> list[str]:
     return out
 
 
-def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, hidden: int) -> None:
+def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, hidden: int,
+                device: str | None) -> None:
     """The sweep half's setup lines, markdown table, speed-up, overhead and figures check."""
     hand, one = runs["by hand"].wall, runs["Dask, 1 worker"].wall
     n = len(runs["by hand"].rows)
     names = list(runs["by hand"].rows)
     print(f"sweep: {n} points = {len(names) // len(LANES)} methods x lanes "
           f"{', '.join(map(str, LANES))}; GRU hidden {hidden} trained on an 8-symbol corpus, "
-          "cocotb bench, 512 timesteps on the fast path, ice40 synthesis; every run cold "
-          "(fresh cache and output folder)")
+          "cocotb bench, 512 timesteps on the fast path, ice40 synthesis"
+          + (f", place and route on {device}" if device else ", no place and route")
+          + "; every run cold (fresh cache and output folder); Verilator builds use make -j "
+          f"{build_jobs()} in every run")
     shared = [p for p in names if "model" not in runs["Dask, 1 worker"].ran[p]]
     print(f"shared between points: the training of each method (points {', '.join(shared)} "
           "took it from the stage cache) and Verilator's run-time objects (compiled once per "
@@ -229,7 +236,7 @@ def sweep_half(args) -> None:
     for name in FLOW_IMPORTS:
         importlib.import_module(name)
     work = Path(tempfile.mkdtemp(prefix="sweep_scaling-sweep-"))
-    sweep_file = write_sweep_files(work, args.points, args.sweep_hidden)
+    sweep_file = write_sweep_files(work, args.points, args.sweep_hidden, args.device)
     rounds = args.rounds or 1
     load0 = os.getloadavg()
     best: dict[str, SweepRun] = {}
@@ -240,7 +247,7 @@ def sweep_half(args) -> None:
             res = run()
             if name not in best or res.wall < best[name].wall:
                 best[name] = res
-    print_sweep(best, load0, os.getloadavg(), rounds, args.sweep_hidden)
+    print_sweep(best, load0, os.getloadavg(), rounds, args.sweep_hidden, args.device)
     print(f"(sweep files and every run's folder: {work})")
 
 
@@ -318,6 +325,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                        help="sweep points: methods x lanes 1 and 2")
     sweep.add_argument("--sweep-hidden", type=int, default=8, help="hidden units of the "
                        "sweep's GRU")
+    sweep.add_argument("--device", help="also place and route every point on this device "
+                       "(e.g. hx8k; default: synthesis only)")
     shard = p.add_argument_group("sharded simulation half")
     shard.add_argument("--cell", default="gru", choices=("rnn", "gru", "lstm"))
     shard.add_argument("--method", default="ternary")

@@ -30,7 +30,6 @@ import numpy as np
 from golden import atomic_write_bytes
 from golden.errors import ShiftrnnError
 
-from .build import BUILD_JOBS_ENV
 from .cache import cache_root
 from .design import Design
 from .fast import HarnessRun, Stream, max_cycles, merge_runs, run_harness, stream_file
@@ -79,11 +78,8 @@ def dask_client(workers: int | None, scheduler: str | None):
     # No dashboard; the scheduler's plain HTTP endpoints on a free local port (their default,
     # 8787, may belong to someone else's cluster).
     http = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
-    # Each worker's Verilator builds get its share of the cores (unless the user chose).
-    env = {} if os.environ.get(BUILD_JOBS_ENV) else {
-        BUILD_JOBS_ENV: str(max(1, min(4, (os.cpu_count() or 1) // n)))}
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, scheduler_kwargs=http, env=env,
+                      dashboard_address=None, scheduler_kwargs=http,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 

@@ -198,20 +198,3 @@ def test_build_jobs_from_the_environment(monkeypatch):
                                              f"{bad}"):
             build_jobs()
 
-
-def test_embedded_cluster_shares_the_cores(monkeypatch):
-    """Every worker of an embedded cluster builds with its share of the cores; a value the user
-    set is kept."""
-    from sim.build import BUILD_JOBS_ENV
-    from sim.shard import dask_client
-
-    def jobs():
-        return os.environ.get(BUILD_JOBS_ENV)
-
-    monkeypatch.delenv(BUILD_JOBS_ENV, raising=False)
-    with dask_client(2, None) as client:
-        got = set(client.run(jobs).values())
-    assert got == {str(max(1, min(4, (os.cpu_count() or 1) // 2)))}
-    monkeypatch.setenv(BUILD_JOBS_ENV, "5")
-    with dask_client(1, None) as client:
-        assert set(client.run(jobs).values()) == {"5"}
