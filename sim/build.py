@@ -60,7 +60,7 @@ RUNTIME_STEMS = ("verilated", "verilated_vpi", "verilated_dpi", "verilated_threa
 MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include",)
 #: Environment variable: parallel ``make`` jobs of one Verilator build (default: the cores, at
 #: most 4). Sweeps keep the default on every worker: two workers with ``make -j 2`` each beat
-#: ``-j 1`` each by 8-11 % on 2 cores (docs/benchmarks.md).
+#: ``-j 1`` each by 8-12 % on 2 cores (docs/benchmarks.md).
 BUILD_JOBS_ENV = "SHIFTRNN_BUILD_JOBS"
 
 
