@@ -233,11 +233,23 @@ def is_language_model(model) -> bool:
 
 
 def bits_per_char(logits: np.ndarray, targets: np.ndarray) -> float:
-    """Mean ``-log2 softmax(logits)[target]``, computed in float64."""
+    """Mean ``-log2 softmax(logits)[target]``, computed in float64.
+
+    Raises
+    ------
+    DataError
+        A target is not one of the logits' symbols (text from another vocabulary).
+    """
     z = np.asarray(logits, dtype=np.float64)
+    targets = np.asarray(targets)
+    n = z.shape[-1]
+    outside = targets[(targets < 0) | (targets >= n)]
+    if outside.size:
+        raise DataError(f"target symbol {int(outside[0])} is outside the model's {n}-symbol "
+                        "vocabulary (0.." + f"{n - 1}): the text was encoded for another model")
     z = z - z.max(axis=-1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    picked = np.take_along_axis(logp, np.asarray(targets)[..., None], axis=-1)[..., 0]
+    picked = np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
     return float(-picked.mean() / np.log(2.0))
 
 

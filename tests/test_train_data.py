@@ -54,6 +54,12 @@ def test_chunks_and_bits_per_char():
     assert np.array_equal(x[:, 1:], y[:, :-1])
     uniform = np.zeros((2, 5, 8))
     assert D.bits_per_char(uniform, np.zeros((2, 5), np.int64)) == pytest.approx(3.0)
+    for bad in (8, -1):  # text from another vocabulary: a clear error, not an IndexError
+        targets = np.zeros((2, 5), np.int64)
+        targets[1, 3] = bad
+        with pytest.raises(D.DataError, match=f"symbol {bad} is outside the model's 8-symbol "
+                                              r"vocabulary \(0..7\)"):
+            D.bits_per_char(uniform, targets)
 
 
 def test_golden_bpc_of_a_random_token_model():
