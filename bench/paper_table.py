@@ -33,8 +33,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for folder in (ROOT, ROOT / "bench"):  # the project, and benchdoc beside this script
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+import benchdoc  # noqa: E402
 
 from train import data as D  # noqa: E402
 
@@ -248,14 +251,15 @@ def render(results: dict, cells, meta: dict) -> str:
 
 def write_section(path: Path, body: str) -> None:
     """Replace the '## Paper table' section of a markdown file (or add it at the end)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{SECTION}\n\n{body}"
-    pat = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pat.search(text):
-        text = pat.sub(lambda _: block.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text.rstrip("\n") + "\n")
+    benchdoc.write_section(SECTION[3:], body, path)
+
+
+def train_config(args, cell: str, method: str, stochastic: bool, recipe: str) -> dict:
+    """``TrainConfig`` fields of one run at the table's budget (``args``: :func:`parse_args`)."""
+    return dict(cell=cell, method=method, stochastic=stochastic, recipe=recipe,
+                hidden=args.hidden, epochs=args.epochs, max_batches=args.steps_per_epoch,
+                batch=args.batch, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
+                nonlinearity=args.nonlinearity, fake_quant=True, eval_every=1, threads=1)
 
 
 def plan(args, corpus) -> list[dict]:
@@ -264,10 +268,7 @@ def plan(args, corpus) -> list[dict]:
         for label, method, stoch, recipe, extra, only, rtl in ROWS:
             if only is not None and cell not in only:
                 continue
-            cfg = dict(cell=cell, method=method, stochastic=stoch, recipe=recipe,
-                       hidden=args.hidden, epochs=args.epochs, max_batches=args.steps_per_epoch,
-                       batch=args.batch, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
-                       nonlinearity=args.nonlinearity, fake_quant=True, eval_every=1, threads=1)
+            cfg = train_config(args, cell, method, stoch, recipe)
             cfg.update(extra)
             jobs.append({"config": cfg, "corpus": corpus, "label": label, "rtl": rtl,
                          "models": args.models})
@@ -286,7 +287,8 @@ def table_corpus(args) -> tuple:
     return D.load_corpus(path, valid=args.valid, test=args.test), source
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line; ``parse_args([])`` is the table's budget."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default="kjv",
                     help="'kjv' (Debian's bible-kjv, prepared and cached), 'builtin', or a file")
@@ -320,6 +322,11 @@ def main(argv=None) -> int:
         args.corpus, args.hidden, args.epochs, args.steps_per_epoch = "builtin", 8, 2, 3
         args.no_rtl, args.no_write = True, True
         args.models = tempfile.mkdtemp(prefix="paper-table-")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     corpus, source = table_corpus(args)
     Path(args.models).mkdir(parents=True, exist_ok=True)
     jobs = plan(args, corpus)

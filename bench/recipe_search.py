@@ -28,8 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from paper_table import kjv_corpus  # noqa: E402  (run as a script: bench/ is on the path)
+import paper_table  # noqa: E402  (run as a script: bench/ is on the path)
 
+from shiftrnn.cli import CliError  # noqa: E402
+from shiftrnn.cmd_model import parse_method_param  # noqa: E402
 from train import data as D  # noqa: E402
 from train import recipes  # noqa: E402
 
@@ -72,8 +74,9 @@ def main(argv=None) -> int:
     ap.add_argument("--base", default="paper", choices=tuple(recipes.RECIPES))
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     ap.add_argument("--method-param", nargs="*", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--steps-per-epoch", type=int, default=100)
-    ap.add_argument("--lr", type=float, default=5e-3)
+    ap.add_argument("--steps-per-epoch", type=int, help="default: the table's (100)")
+    ap.add_argument("--lr", type=float, help="Adam base learning rate (default: the table's, "
+                                             "5e-3)")
     ap.add_argument("--results", help="append the JSON line to this file")
     args = ap.parse_args(argv)
     import torch
@@ -81,23 +84,22 @@ def main(argv=None) -> int:
     from train.trainer import TrainConfig, Trainer
 
     recipe = variant(args.base, args.set)
-    mparams = {}
-    for item in args.method_param:
-        key, sep, text = item.partition("=")
-        if not sep:
-            sys.exit(f"--method-param {item!r}: expected KEY=VALUE")
-        mparams[key] = float(text)
+    try:
+        mparams = dict(parse_method_param(t) for t in args.method_param)
+    except CliError as e:
+        sys.exit(str(e))
+    table = paper_table.parse_args([])  # the table's budget, with this run's changes
+    table.steps_per_epoch = args.steps_per_epoch or table.steps_per_epoch
+    table.lr = args.lr or table.lr
     torch.set_num_threads(1)
-    corpus = D.load_corpus(kjv_corpus(1150000))
-    cfg = TrainConfig(cell=args.cell, method=args.method, stochastic=args.stochastic,
-                      recipe=recipe.name, hidden=64, epochs=6, max_batches=args.steps_per_epoch,
-                      batch=64, seq_len=32, lr=args.lr, seed=0, nonlinearity="hard",
-                      fake_quant=True, eval_every=1, threads=1, method_params=mparams)
+    corpus = D.load_corpus(paper_table.kjv_corpus(table.chars))
+    cfg = TrainConfig(**paper_table.train_config(table, args.cell, args.method, args.stochastic,
+                                                 recipe.name), method_params=mparams)
     t0 = time.perf_counter()
     tr = Trainer(cfg, task="lm", corpus=corpus)
     log = tr.run()
     out = {"recipe": recipe.name, "cell": args.cell, "method": args.method,
-           "stochastic": args.stochastic, "method_params": mparams, "lr": args.lr,
+           "stochastic": args.stochastic, "method_params": mparams, "lr": table.lr,
            "steps": tr.step, "test_bpc": round(log.final["test_bpc"], 4),
            "int_bpc": None if args.method == "float" else
            round(D.golden_bpc(tr.export(), corpus.test, "int"), 4),

@@ -807,38 +807,24 @@ class Model:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
         mp = dict(method_params or {})
-        per_tensor = {k: dict(v) for k, v in (tensor_params or {}).items()}
         scale_key = SCALE_PARAMS[method] if method in SCALE_PARAMS else None
         check_method_params(method, (1, 1), **{k: v for k, v in mp.items() if k != scale_key})
-
-        def enc(w, name):
-            return encode(w, method, stochastic=stochastic, rng=rng, scale_terms=scale_terms,
-                          params={**mp, **per_tensor.get(name, {})})
-
-        def bias(b, name, q: QuantMatrix):
-            if bias_mode == "fixed":
-                return Bias(bias_format.from_float(b), bias_format.frac)
-            if name in per_tensor:
-                return Bias.from_quant(enc(b, name))
-            own = {scale_key: q.scale} if q.row_scale is None else \
-                {"row_scales": q.row_scale.values * q.C * 2.0**q.pmin}
-            return Bias.from_quant(encode(b, method, stochastic=stochastic, rng=rng,
-                                          scale_terms=scale_terms, params={**mp, **own}))
-
+        enc = _Encoder(method, mp, stochastic, rng, scale_terms, tensor_params, bias_mode,
+                       bias_format)
         layers = []
         for k, lw in enumerate(weights):
-            wi = enc(lw["weight_ih"], f"weight_ih_l{k}")
-            wh = enc(lw["weight_hh"], f"weight_hh_l{k}")
-            bi = bias(lw["bias_ih"], f"bias_ih_l{k}", wi)
+            wi = enc.matrix(lw["weight_ih"], f"weight_ih_l{k}")
+            wh = enc.matrix(lw["weight_hh"], f"weight_hh_l{k}")
+            bi = enc.bias(lw["bias_ih"], f"bias_ih_l{k}", wi)
             xs = None
             if lw.get("input_scale") is not None:
                 xs, bi = fold_input_norm(wi, bi, lw["input_scale"], lw["input_offset"],
                                          scale_terms)
-            layers.append(Layer(wi, wh, bi, bias(lw["bias_hh"], f"bias_hh_l{k}", wh), xs))
+            layers.append(Layer(wi, wh, bi, enc.bias(lw["bias_hh"], f"bias_hh_l{k}", wh), xs))
         hd = None
         if head is not None:
-            hw = enc(head["weight"], "head.weight")
-            hd = Head(hw, bias(head["bias"], "head.bias", hw))
+            hw = enc.matrix(head["weight"], "head.weight")
+            hd = Head(hw, enc.bias(head["bias"], "head.bias", hw))
         w0 = np.asarray(weights[0]["weight_ih"])
         return cls(
             cell=cell,
@@ -959,6 +945,35 @@ def load(path) -> Model:
     except Exception as e:
         raise ModelFileError(f"{where}: field 'header': not valid JSON ({e})") from None
     return _from_header(hdr, data, where)
+
+
+class _Encoder:
+    """How :meth:`Model.from_float` quantizes one tensor: the method and its parameters, with a
+    tensor's own parameters (``tensor_params``, by PyTorch name) over the model's; a quantized
+    bias takes its matrix's scale unless it has its own."""
+
+    def __init__(self, method: str, params: dict, stochastic: bool, rng, scale_terms: int,
+                 tensor_params: dict | None, bias_mode: str, bias_format: Fixed):
+        self.method, self.params, self.stochastic, self.rng = method, params, stochastic, rng
+        self.scale_terms, self.bias_mode, self.bias_format = scale_terms, bias_mode, bias_format
+        self.per_tensor = {k: dict(v) for k, v in (tensor_params or {}).items()}
+
+    def _encode(self, w, params: dict) -> QuantMatrix:
+        return encode(w, self.method, stochastic=self.stochastic, rng=self.rng,
+                      scale_terms=self.scale_terms, params={**self.params, **params})
+
+    def matrix(self, w, name: str) -> QuantMatrix:
+        return self._encode(w, self.per_tensor.get(name, {}))
+
+    def bias(self, b, name: str, q: QuantMatrix) -> Bias:
+        """Bias ``name`` of the matrix ``q``: in ``bias_format`` (``'fixed'``) or quantized."""
+        if self.bias_mode == "fixed":
+            return Bias(self.bias_format.from_float(b), self.bias_format.frac)
+        if name in self.per_tensor:
+            return Bias.from_quant(self.matrix(b, name))
+        own = {SCALE_PARAMS[self.method]: q.scale} if q.row_scale is None else \
+            {"row_scales": q.row_scale.values * q.C * 2.0**q.pmin}
+        return Bias.from_quant(self._encode(b, own))
 
 
 class _HeaderReader:
