@@ -1,12 +1,14 @@
 """Ott et al. (2016)'s table on a real corpus: test BPC of a char-level GRU and LSTM with float,
 binary, ternary (deterministic and stochastic), pow2-ternary and exponential weights, trained
-with the authors' recipe (``paper``) and with shiftrnn's ``accurate`` recipe, at one budget.
+with the authors' recipe (``paper``), with it and trained per-matrix scales (``learned``) and
+with shiftrnn's ``accurate`` recipes, at one budget; the float networks also at 2x and 4x the
+base learning rate, since the best rate differs between float and quantized weights.
 
 Every run gets the same budget (training steps, hidden size, base learning rate, seed) and is
 tested on the weights of its best validated epoch. Each row reports the trainer's test BPC, the
 exported golden model's integer-path BPC (what the hardware computes), the integer path over
 long streams (256, 4096 and 32768 characters from the zero state), and for the GRU models of
-the recipes the generator builds (``paper``, ``accurate-matrix``) the RTL's BPC
+the recipes the generator builds (``paper``, ``learned``, ``accurate-matrix``) the RTL's BPC
 (``sim.simulate`` on a slice of the test text; the same slice's golden number beside it). The
 table is printed and written to the '## Paper table' section of docs/benchmarks.md.
 
@@ -49,8 +51,8 @@ WIDE_FORMATS = {
     "h12": {"h": (12, 10), "gate": (10, 9), "act": (10, 8)},
 }
 #: (label, method, stochastic, recipe, extra TrainConfig fields, cells or None (all), rtl: the
-#: row's model of the first cell also runs on the RTL: the paper and accurate-matrix recipes,
-#: whose models the generator builds)
+#: row's model of the first cell also runs on the RTL: the paper, learned and accurate-matrix
+#: recipes, whose models the generator builds)
 ROWS = [
     ("float", "float", False, "classic", {}, None, False),
     ("float, lr x4", "float", False, "classic", {"lr_mult": 4}, ("gru",), False),
@@ -59,11 +61,17 @@ ROWS = [
     ("float, formats 'h12'", "float", False, "classic", {"formats": "h12"}, ("gru",), False),
     ("float, formats 'wide'", "float", False, "classic", {"formats": "wide"}, ("gru",), False),
     ("paper: float", "float", False, "paper", {}, None, False),
+    ("paper: float, lr x2", "float", False, "paper", {"lr_mult": 2}, None, False),
+    ("paper: float, lr x4", "float", False, "paper", {"lr_mult": 4}, None, False),
     ("paper: binary", "binary", False, "paper", {}, None, True),
     ("paper: ternary", "ternary", False, "paper", {}, None, True),
     ("paper: ternary (stoch)", "ternary", True, "paper", {}, None, True),
     ("paper: pow2-ternary", "pow2-ternary", False, "paper", {}, None, True),
     ("paper: exponential", "exponential", False, "paper", {}, None, True),
+    ("learned: binary", "binary", False, "learned", {}, None, True),
+    ("learned: ternary", "ternary", False, "learned", {}, None, True),
+    ("learned: pow2-ternary", "pow2-ternary", False, "learned", {}, None, True),
+    ("learned: exponential", "exponential", False, "learned", {}, None, True),
     ("accurate: float", "float", False, "accurate", {}, None, False),
     ("accurate: binary", "binary", False, "accurate", {}, None, False),
     ("accurate: ternary", "ternary", False, "accurate", {}, None, False),
@@ -187,12 +195,28 @@ def rtl_bpc(model_path: str, tokens, lanes: int) -> dict:
         return {"rtl": None, "golden": gold, "why": str(e).split(";")[0]}
 
 
+#: The recipe whose float network is a row's baseline (``learned`` differs from ``paper`` only
+#: in the scales, which a float network does not have).
+FLOAT_TWIN = {"paper": "paper", "learned": "paper", "accurate": "accurate"}
+
+
+def float_labels(label: str) -> list[str]:
+    """The float rows of a row's recipe (same formats): the one at the base learning rate
+    first, then the ``lr xN`` ones."""
+    twin = FLOAT_TWIN.get(label.split(":", 1)[0]) if ":" in label else None
+    name = f"{twin}: float" if twin else "float"
+    return [name] + [lbl for lbl, *_ in ROWS if lbl.startswith(f"{name}, lr x")]
+
+
 def float_row(results: dict, cell: str, label: str) -> dict | None:
-    """The float network of a row's recipe (same formats): its baseline."""
-    for recipe in ("paper", "accurate"):
-        if label.startswith(f"{recipe}:"):
-            return results.get((cell, f"{recipe}: float"))
-    return results.get((cell, "float"))
+    """The float network of a row's recipe at the base learning rate: its baseline."""
+    return results.get((cell, float_labels(label)[0]))
+
+
+def best_float(results: dict, cell: str, label: str) -> dict | None:
+    """The best of the row's float networks over the learning rates that ran."""
+    rows = [results[(cell, lbl)] for lbl in float_labels(label) if (cell, lbl) in results]
+    return min(rows, key=lambda r: r["test_bpc"], default=None)
 
 
 def verdict(d: float) -> str:
@@ -207,14 +231,19 @@ def render(results: dict, cells, meta: dict) -> str:
         f"{meta['seq_len']} characters, hidden {meta['hidden']}, 1 layer, Adam base lr "
         f"{meta['lr']:g}, nonlinearity '{meta['nonlinearity']}', default activation formats "
         f"with fake quantization unless a row says otherwise, seed {meta['seed']}. "
-        f"{meta['runs']} runs took {meta['wall'] / 60:.0f} min on {meta['jobs']} worker(s) "
-        f"({meta['cores']} cores shared with other jobs, 1-minute load average "
-        f"{meta['load']:.1f} at the start).",
+        f"{len(results)} runs, {sum(r.get('seconds', 0) for r in results.values()) / 60:.0f} "
+        f"min of "
+        f"training summed over the runs; the last invocation ran {meta['runs']} of them in "
+        f"{meta['wall'] / 60:.0f} min on {meta['jobs']} worker(s) ({meta['cores']} cores shared "
+        f"with other jobs, 1-minute load average {meta['load']:.1f} at the start); the others "
+        "come from earlier invocations of the same command (its `--results` file).",
         "",
         "Columns: the trainer's test BPC of the best validated epoch; the exported model's "
         "golden integer path on the same text (n/a: float has no hardware form); the "
-        "difference to the float network of the same recipe (`paper: float`, `accurate: "
-        "float`, otherwise `float`; same formats); the integer path over 32,768 test "
+        "difference to the float network of the same recipe (`paper: float` for `paper` "
+        "and `learned`, `accurate: float`, otherwise `float`; same formats, same base "
+        "learning rate), and to the best of its float networks over the learning rates "
+        "that ran (`lr x2`, `lr x4`); the integer path over 32,768 test "
         "characters cut into streams of 256 / 4,096 / 32,768 characters, each from the zero "
         f"state; the RTL's BPC on {RTL_STREAMS} streams of 256 characters (golden on the same "
         "slice in brackets) where the generator builds the model.",
@@ -224,27 +253,35 @@ def render(results: dict, cells, meta: dict) -> str:
         def float_of(label, cell=cell):
             return float_row(results, cell, label)
 
+        def diff(r, fb):
+            return "" if fb is None or fb is r else f"{r['test_bpc'] - fb['test_bpc']:+.3f}"
+
         out += [f"### {cell.upper()}", "",
-                "| weights | test BPC | int path | vs float | 256 / 4k / 32k streams | RTL |",
-                "|---|---:|---:|---:|---|---|"]
-        for label, *_ in ROWS:
+                "| weights | test BPC | int path | vs float | vs best-lr float "
+                "| 256 / 4k / 32k streams | RTL |",
+                "|---|---:|---:|---:|---:|---|---|"]
+        for label, method, *_ in ROWS:
             r = results.get((cell, label))
             if r is None:
                 continue
-            fb = float_of(label)
-            d = "" if fb is None or fb is r else f"{r['test_bpc'] - fb['test_bpc']:+.3f}"
+            d = diff(r, float_of(label))
+            db = "" if method == "float" else diff(r, best_float(results, cell, label))
             st = " / ".join("-" if v is None else f"{v:.3f}" for v in r["streams"])
             ib = "n/a" if r["int_bpc"] is None else f"{r['int_bpc']:.3f}"
             rtl = r.get("rtl")
             rt = "" if rtl is None else (f"{rtl['rtl']:.3f} ({rtl['golden']:.3f})"
                                          if rtl["rtl"] is not None else f"n/a: {rtl['why']}")
-            out.append(f"| {label} | {r['test_bpc']:.3f} | {ib} | {d} | {st} | {rt} |")
+            out.append(f"| {label} | {r['test_bpc']:.3f} | {ib} | {d} | {db} | {st} | {rt} |")
         out.append("")
         for label, method, *_ in ROWS:
             r, fb = results.get((cell, label)), float_of(label)
             if r is not None and fb is not None and method != "float":
                 dd = r["test_bpc"] - fb["test_bpc"]
-                out.append(f"- {cell.upper()} {label}: {verdict(dd)} ({dd:+.3f} BPC).")
+                best = best_float(results, cell, label)
+                db = r["test_bpc"] - best["test_bpc"]
+                more = "" if best is fb else \
+                    f"; against the best learning rate's float: {verdict(db)}, {db:+.3f}"
+                out.append(f"- {cell.upper()} {label}: {verdict(dd)} ({dd:+.3f} BPC{more}).")
         out.append("")
     return "\n".join(out)
 

@@ -77,6 +77,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps-per-epoch", type=int, help="default: the table's (100)")
     ap.add_argument("--lr", type=float, help="Adam base learning rate (default: the table's, "
                                              "5e-3)")
+    ap.add_argument("--hidden", type=int, help="hidden units (default: the table's, 64)")
+    ap.add_argument("--seed", type=int, help="seed (default: the table's, 0)")
     ap.add_argument("--results", help="append the JSON line to this file")
     args = ap.parse_args(argv)
     import torch
@@ -91,6 +93,8 @@ def main(argv=None) -> int:
     table = paper_table.parse_args([])  # the table's budget, with this run's changes
     table.steps_per_epoch = args.steps_per_epoch or table.steps_per_epoch
     table.lr = args.lr or table.lr
+    table.hidden = args.hidden or table.hidden
+    table.seed = table.seed if args.seed is None else args.seed
     torch.set_num_threads(1)
     corpus = D.load_corpus(paper_table.kjv_corpus(table.chars))
     cfg = TrainConfig(**paper_table.train_config(table, args.cell, args.method, args.stochastic,
@@ -100,6 +104,7 @@ def main(argv=None) -> int:
     log = tr.run()
     out = {"recipe": recipe.name, "cell": args.cell, "method": args.method,
            "stochastic": args.stochastic, "method_params": mparams, "lr": table.lr,
+           "hidden": table.hidden, "seed": table.seed,
            "steps": tr.step, "test_bpc": round(log.final["test_bpc"], 4),
            "int_bpc": None if args.method == "float" else
            round(D.golden_bpc(tr.export(), corpus.test, "int"), 4),

@@ -105,7 +105,10 @@ def test_paper_table_section_writer(tmp_path):
     res = {("gru", "float"): {"test_bpc": 2.5, "int_bpc": None, "streams": streams},
            ("gru", "paper: float"): {"test_bpc": 2.0, "int_bpc": None, "streams": streams},
            ("gru", "accurate: float"): {"test_bpc": 2.0, "int_bpc": None, "streams": streams},
+           ("gru", "paper: float, lr x2"): {"test_bpc": 1.8, "int_bpc": None,
+                                            "streams": streams},
            ("gru", "paper: binary"): {"test_bpc": 2.9, "int_bpc": 2.9, "streams": streams},
+           ("gru", "learned: ternary"): {"test_bpc": 2.04, "int_bpc": 2.04, "streams": streams},
            ("gru", "accurate: pow2-ternary"): {"test_bpc": 1.9, "int_bpc": 1.91,
                                               "streams": [1.9, None, None],
                                               "rtl": {"rtl": 1.95, "golden": 1.95}},
@@ -115,11 +118,16 @@ def test_paper_table_section_writer(tmp_path):
     meta = dict(corpus="c", steps=5, epochs=1, per_epoch=5, batch=2, seq_len=3, hidden=4,
                 lr=0.1, nonlinearity="hard", seed=0, runs=3, wall=1.0, jobs=1, cores=2, load=0.5)
     body = P.render(res, ["gru"], meta)
-    assert "GRU paper: binary: fails (+0.900 BPC)" in body
+    assert "GRU paper: binary: fails (+0.900 BPC; against the best learning rate's float: " \
+        "fails, +1.100)" in body
+    assert "GRU learned: ternary: within 0.05 (+0.040 BPC; against the best learning rate's " \
+        "float: clearly worse, +0.240)" in body  # learned's float twin is paper's
+    assert "GRU accurate: ternary: within 0.05 (+0.030 BPC)." in body
     assert "GRU accurate: pow2-ternary: beats float" in body
     assert "GRU accurate: ternary: within 0.05" in body
-    assert "| accurate: pow2-ternary | 1.900 | 1.910 | -0.100 | 1.900 / - / - | 1.950 (1.950) |" \
-        in body
+    assert "| accurate: pow2-ternary | 1.900 | 1.910 | -0.100 | -0.100 | 1.900 / - / - " \
+        "| 1.950 (1.950) |" in body
+    assert "| paper: float, lr x2 | 1.800 | n/a | -0.200 |  |" in body
     assert "n/a: per-row scales are not supported" in body
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n## Paper table\n\nstale\n\n## Other\n\nkept\n")

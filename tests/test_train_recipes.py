@@ -34,7 +34,7 @@ def config(**kw):
 
 
 def test_recipes_are_one_list_with_descriptions():
-    assert list(RECIPES) == ["classic", "paper", "accurate", "accurate-matrix"]
+    assert list(RECIPES) == ["classic", "paper", "learned", "accurate", "accurate-matrix"]
     assert all(r.description and r.name == k for k, r in RECIPES.items())
     assert TrainConfig().recipe == "classic"  # earlier configs and checkpoints mean this
     assert TrainConfig.from_dict({"method": "ternary"}).recipe == "classic"
@@ -196,3 +196,58 @@ def test_recipe_search_variant(monkeypatch):
         mod.variant("paper", ["lr_scale=maybe"])
     with pytest.raises(SystemExit, match="quant_lr: expected a float"):
         mod.variant("paper", ["quant_lr=x"])
+
+
+@pytest.fixture
+def learned(monkeypatch):
+    """The ``paper`` recipe with trained per-matrix scales, registered for this test."""
+    import dataclasses
+
+    from train import recipes
+    monkeypatch.setattr(recipes, "RECIPES", dict(recipes.RECIPES))
+    recipes.RECIPES["learned-test"] = dataclasses.replace(
+        recipes.RECIPES["paper"], name="learned-test", learn_scales=True)
+    return "learned-test"
+
+
+def test_learned_scale_gets_lsq_gradient_and_keeps_the_value():
+    """The forward value is the fixed-scale quantizer's; the scale's gradient is LSQ's:
+    ``level - w/s`` inside the range, ``level`` (the saturated code) outside it."""
+    q = train.TensorQuantizer.for_tensor("ternary", (1, 4), {"W0": 0.5}, scale_terms=8)
+    w = torch.tensor([[0.1, 0.3, -0.4, 0.9]], dtype=torch.float64, requires_grad=True)
+    s = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    out = q(w, scale=s)
+    assert torch.equal(out.detach(), q.values(w))
+    out.sum().backward()
+    levels, v = np.array([0, 1, -1, 1]), np.array([0.2, 0.6, -0.8, 1.8])
+    want = (levels - np.where(np.abs(v) <= 1, v, 0)).sum() / np.sqrt(4 * 1)
+    assert float(s.grad) == pytest.approx(want, abs=1e-12)
+    assert torch.equal(w.grad, torch.ones_like(w))
+
+
+@pytest.mark.parametrize("cell,method", [("gru", "ternary"), ("lstm", "pow2-ternary"),
+                                         ("gru", "exponential")])
+def test_learned_scales_train_and_export_bit_for_bit(corpus, learned, cell, method):
+    tr = Trainer(config(cell=cell, method=method, recipe=learned), corpus=corpus)
+    start = {k: float(v.detach()) for k, v in tr.net.log_scales.items()}
+    log = tr.run()
+    moved = {k: float(v.detach()) for k, v in tr.net.log_scales.items()}
+    assert set(start) == {"weight_ih_l0", "weight_hh_l0", "head_weight"}
+    assert all(moved[k] != start[k] for k in start)
+    model = tr.export()
+    assert bpc(model, corpus.test, "int") == pytest.approx(log.final["test_bpc"], abs=1e-9)
+    key = golden.SCALE_PARAMS[method]
+    params = tr.net.tensor_params()
+    assert params["weight_hh_l0"][key] == 2.0 ** moved["weight_hh_l0"]
+    assert params["bias_hh_l0"] == params["weight_hh_l0"]  # a bias shares its matrix's scale
+
+
+def test_learned_scales_refuse_per_row_scales(monkeypatch):
+    import dataclasses
+
+    from train import recipes
+    monkeypatch.setattr(recipes, "RECIPES", dict(recipes.RECIPES))
+    recipes.RECIPES["bad"] = dataclasses.replace(recipes.RECIPES["accurate"], name="bad",
+                                                 learn_scales=True)
+    with pytest.raises(ValueError, match="learn_scales trains one scale per matrix, not per"):
+        QuantRNN("gru", 6, 8, 6, method="ternary", recipe="bad")

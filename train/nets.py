@@ -171,7 +171,22 @@ class QuantRNN(nn.Module):
         self.input_norms = nn.ModuleList(
             [InputNorm(input_size if k == 0 else H, self.recipe.norm_gamma)
              for k in range(num_layers)] if self.recipe.input_norm else [])
+        self.log_scales = nn.ParameterDict()
+        self.log_scales.update(self._learned_scales())
         self.clip_()
+
+    def _learned_scales(self) -> dict[str, nn.Parameter]:
+        """The recipe's trained scales: log2 of every quantized matrix's starting scale (the
+        recipe's own: fixed, or derived from the initial weights)."""
+        if not self.recipe.learn_scales or self.method == "float":
+            return {}
+        if self.recipe.rows:
+            raise ValueError(f"recipe {self.recipe.name!r}: learn_scales trains one scale per "
+                             "matrix, not per row (rows = true)")
+        start = self.tensor_quantizers()
+        return {_scale_key(name): nn.Parameter(torch.tensor(math.log2(q.scale)))
+                for name, q in start.items()
+                if name not in self.matrix_of and q.method != "float"}
 
     # ------------------------------------------------------------------ set-up
     def _param(self, name: str, shape, bound: float, matrix: str | None = None,
@@ -214,9 +229,10 @@ class QuantRNN(nn.Module):
         nothing with data-derived scales (``recipe.clip`` false)."""
         if not self.recipe.clip:
             return
+        quantizers = self.tensor_quantizers()
         for name, p in self.named_parameters():
-            if name in self.quantizers:
-                self.quantizers[name].clip_(p)
+            if name in quantizers:
+                quantizers[name].clip_(p)
 
     def data_scales(self) -> bool:
         """Per-matrix scales follow the shadow weights (the recipe's ``'data'`` scales; methods
@@ -224,10 +240,16 @@ class QuantRNN(nn.Module):
         return (self.recipe.scales == "data" and self.method in FEW_LEVELS
                 and golden.SCALE_PARAMS[self.method] not in self.method_params)
 
+    def learned_scale(self, name: str) -> torch.Tensor | None:
+        """The trained scale of matrix ``name`` (a 0-d tensor with gradient), or None."""
+        t = self.log_scales[_scale_key(name)] if _scale_key(name) in self.log_scales else None
+        return None if t is None else 2.0 ** t.to(torch.float64)
+
     def tensor_quantizers(self) -> dict[str, TensorQuantizer]:
-        """The quantizer of every weight tensor now: fixed ones, or with data-derived scales
-        computed from the current shadow weights (biases take their matrix's scale)."""
-        if not self.data_scales():
+        """The quantizer of every weight tensor now: fixed ones, or with trained scales, or with
+        data-derived scales computed from the current shadow weights (biases take their
+        matrix's scale)."""
+        if not (self.log_scales or self.data_scales()):
             return self.quantizers
         key, rows = golden.SCALE_PARAMS[self.method], self.recipe.rows
         params = dict(self.named_parameters())
@@ -235,8 +257,11 @@ class QuantRNN(nn.Module):
         for name, q in self.quantizers.items():
             if name in self.matrix_of:
                 continue
-            s = data_scale(self.method, params[name], self.method_params, self.recipe.threshold,
-                           per_row=rows)
+            if self.log_scales:
+                s = float(self.learned_scale(name).detach())
+            else:
+                s = data_scale(self.method, params[name], self.method_params,
+                               self.recipe.threshold, per_row=rows)
             out[name] = TensorQuantizer(q.method, q.params, q.scale_terms, row_scales=s) if rows \
                 else TensorQuantizer(q.method, {**q.params, key: s}, q.scale_terms)
         for name, mat in self.matrix_of.items():
@@ -249,7 +274,7 @@ class QuantRNN(nn.Module):
         """Per-tensor scale parameters to export (``golden.Model.from_float(tensor_params)``)."""
         if self.method == "float":
             return {}
-        if not self.data_scales():
+        if not (self.log_scales or self.data_scales()):
             return {k: dict(v) for k, v in self.fixed_params.items()}
         key = golden.SCALE_PARAMS[self.method]
         return {n: {key: q.params[key]} if q.row_scales is None else
@@ -299,7 +324,7 @@ class QuantRNN(nn.Module):
             elif self.bias_mode == "fixed" and (name.startswith("bias") or name == "head.bias"):
                 out[name] = fake_quant(p, self.bias_format)
             else:
-                out[name] = q(p, stoch, self.generator)
+                out[name] = q(p, stoch, self.generator, self.learned_scale(name))
         return out
 
     # ----------------------------------------------------------------- forward
@@ -413,3 +438,8 @@ class QuantRNN(nn.Module):
             method_params=self.method_params, scale_terms=self.scale_terms,
             bias_mode=self.bias_mode, bias_format=self.bias_format, formats=self.formats,
             nonlinearity=self.nonlinearity, meta=meta, tensor_params=self.tensor_params())
+
+
+def _scale_key(name: str) -> str:
+    """``log_scales`` key of a weight tensor (a parameter name has no dots)."""
+    return name.replace(".", "_")

@@ -14,6 +14,7 @@ Everything here reproduces golden's values exactly in its deterministic form:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,11 +204,27 @@ class TensorQuantizer:
         return (c * factor).to(w.dtype)
 
     def __call__(self, w: torch.Tensor, stochastic: bool = False,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Quantized ``w`` with a straight-through gradient to the shadow weights."""
+                 generator: torch.Generator | None = None,
+                 scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Quantized ``w`` with a straight-through gradient to the shadow weights.
+
+        ``scale``, when given, is the trained per-matrix scale (a 0-d tensor whose value is this
+        quantizer's ``scale``): it receives LSQ's gradient (Esser et al., "Learned Step Size
+        Quantization", 2020), ``level - w / s`` inside the clip range and ``level`` outside it,
+        scaled by ``1 / sqrt(numel * top level)``. The forward value is unchanged.
+        """
         if self.method == "float":
             return w
-        return ste(w, self.values(w, stochastic, generator))
+        q = self.values(w, stochastic, generator)
+        out = ste(w, q)
+        if scale is None:
+            return out
+        s = self.scale
+        v = w.detach().to(torch.float64) / s
+        top = self.clip_range / s
+        grad = q.to(torch.float64) / s - torch.where(v.abs() <= top, v, torch.zeros_like(v))
+        grad = grad / math.sqrt(w.numel() * top)
+        return out + (scale - scale.detach()).to(w.dtype) * grad.to(w.dtype)
 
     def clip_(self, w: torch.Tensor) -> None:
         """Clip shadow weights in place to the quantizer's range."""

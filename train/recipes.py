@@ -61,6 +61,13 @@ class Recipe:
     float_start : float
         Fraction of the planned steps, at the start, trained with unquantized weights (the
         activations keep their formats); quantization starts from the float solution.
+    learn_scales : bool
+        Train every weight matrix's per-matrix scale by gradient descent, starting from the
+        recipe's scale (LSQ: the step size's straight-through gradient, scaled by
+        ``1 / sqrt(numel * top level)``; the scale's log2 is the trained parameter). Biases
+        share their matrix's scale. Not with per-row scales.
+    scale_lr : float
+        Learning-rate multiplier of the trained scales (``learn_scales``).
     quant_lr : float
         Learning-rate multiplier of the quantized weight matrices of the few-level methods
         (binary, ternary, pow2-ternary; not of biases, input normalisation, exponential or
@@ -82,6 +89,8 @@ class Recipe:
     final_lr: float = 0.1
     det_tail: float = 0.0
     float_start: float = 0.0
+    learn_scales: bool = False
+    scale_lr: float = 1.0
     quant_lr: float = 1.0
 
     def lr_factor(self, frac: float) -> float:
@@ -120,6 +129,10 @@ RECIPES: dict[str, Recipe] = {
         Recipe("paper", "the authors' GRU: input batch norm (gamma 0.1), binary H = 1, per-gate "
                         "Glorot W0, biases with the input W0, BinaryConnect LR scale, N(0, 0.1) "
                         "init", scales="paper", input_norm=True, lr_scale=True, init="paper"),
+        Recipe("learned", "'paper' with every matrix's scale trained by gradient (LSQ) from "
+                          "the authors' values, at 3x the base learning rate",
+               scales="paper", input_norm=True, lr_scale=True, init="paper",
+               learn_scales=True, scale_lr=3.0),
         Recipe("accurate", "for accuracy: input batch norm, per-row scales from the weights at "
                            "every step (ternary threshold 0.7 mean|w|), 4x learning rate for "
                            "quantized matrices, no range clipping, deterministic last 25 %",

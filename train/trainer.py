@@ -301,13 +301,15 @@ class Trainer:
         """Adam parameter groups, each with its ``lr_scale`` (the recipe's per-layer rule)."""
         net, recipe = self.net, get_recipe(self.config.recipe)
         quant_lr = recipe.quant_lr if net.method in FEW_LEVELS else 1.0
-        if not (recipe.lr_scale or quant_lr != 1.0) or net.method == "float":
+        if not (recipe.lr_scale or quant_lr != 1.0 or net.log_scales) or net.method == "float":
             return [{"params": list(net.parameters()), "lr_scale": 1.0}]
         groups: dict[float, list] = {}
         H = net.hidden_size
         for name, p in net.named_parameters():
             q = net.quantizers.get(name)
-            if q is None or q.method == "float":  # input normalisation, fixed-point biases
+            if name.startswith("log_scales."):
+                scale = recipe.scale_lr
+            elif q is None or q.method == "float":  # input normalisation, fixed-point biases
                 scale = 1.0
             elif not recipe.lr_scale:
                 scale = 1.0 if name in net.matrix_of else quant_lr
