@@ -212,9 +212,6 @@ def _table(md: str, first_col: str) -> list[str]:
 def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     """``shiftrnn demo --example rnn``: every stage on real tools; the report's numbers equal
     the stage outputs; a rerun skips everything; a tool failure leaves the folder intact."""
-    import train
-    from train import data as D
-
     out = tmp_path / "rtl_out"
     rc = main(["demo", "--example", "rnn", "--out-dir", str(out), "--no-progress"])
     text = capsys.readouterr().out
@@ -226,10 +223,21 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     assert list(state["stages"]) == list(flow.STAGES)
     R = {k: v["result"] for k, v in state["stages"].items()}
     md = (folder / "report.md").read_text()
-    html = (folder / "report.html").read_text()
-
-    # ---- model and accuracy: recompute from model.npz and sim_outputs.npz
     model = golden.load(folder / "model.npz")
+    want, timesteps = _check_demo_accuracy(folder, md, R, model)
+    cpt = _check_demo_cycles(folder, md, R, model, timesteps)
+    _check_demo_resources(folder, md, cpt)
+    ours = _check_demo_energy(folder, md, model)
+    _check_demo_html(folder, [f"{v:.4f}" for v in want.values()] + [f"{ours:.2f}"])
+    _check_demo_rerun_and_failure(tmp_path, out, folder, capsys, monkeypatch)
+
+
+def _check_demo_accuracy(folder, md, R, model) -> tuple[dict, int]:
+    """Model and accuracy, recomputed from model.npz and sim_outputs.npz: the report's BPC rows
+    (returned with the number of simulated timesteps)."""
+    import train
+    from train import data as D
+
     assert model.hash() == R["quantize"]["hash"] == R["model"]["hash"]
     test_tokens = D.load_corpus().test
     want = {"golden float path": train.bpc(model, test_tokens, "float"),
@@ -245,16 +253,22 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
         assert _table(md, row)[1] == f"{value:.4f}", row
     assert R["simulate"]["rtl"] == pytest.approx(want["RTL (Verilator)"], abs=1e-12)
     assert R["quantize"]["golden_int"] == pytest.approx(want["golden integer path"], abs=1e-12)
+    return want, x.size
 
-    # ---- cycles: manifest, the generator's formula, both simulators
+
+def _check_demo_cycles(folder, md, R, model, timesteps: int) -> int:
+    """Cycles per timestep: manifest, the generator's formula, both simulators (returned)."""
     man = json.loads((folder / "manifest.json").read_text())
     cpt = hw.timing(model, lanes=2, unrolled=False).cycles_per_timestep
     assert man["cycles_per_timestep"] == cpt == R["generate"]["cycles_per_timestep"]
     assert R["verify"]["cycles_per_timestep"] == cpt == R["simulate"]["cycles_per_timestep"]
     assert _table(md, "cycles per timestep")[1].startswith(f"{cpt} (manifest formula)")
-    assert R["simulate"]["timesteps"] == x.size
+    assert R["simulate"]["timesteps"] == timesteps
+    return cpt
 
-    # ---- resources and fmax: the estimate cache answers the same calls
+
+def _check_demo_resources(folder, md, cpt: int) -> None:
+    """Resources and fmax: the estimate cache answers the same calls as the report's."""
     for target in ("generic", "ice40"):
         r = estimate.synthesize(folder / "rnn.v", "rnn", target)
         b = estimate.synthesize(folder / "baseline_mult" / "rnn_mult.v", "rnn_mult", target)
@@ -274,7 +288,9 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     else:
         assert up5k[2] == "no"
 
-    # ---- energy from golden's op counts and the design's weight memories
+
+def _check_demo_energy(folder, md, model) -> float:
+    """Energy from golden's op counts and the design's weight memories (pJ per timestep)."""
     en = estimate.design_energy(model, Manifest.read(folder))
     ours = en["design"].per_timestep_pj
     assert _table(md, "shiftrnn, operation counts")[1] == f"{ours:.2f}"
@@ -283,8 +299,12 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
         e = en[kind].per_timestep_pj
         assert _table(md, label)[1] == f"{e:.2f}"
         assert _table(md, label)[3] == f"{e / ours:.2f}x"
+    return ours
 
-    # ---- the HTML: same numbers, self-contained, links to the Verilog and the waveform
+
+def _check_demo_html(folder, figures: list[str]) -> None:
+    """The HTML: the report's figures, self-contained, links to the Verilog and the waveform."""
+    html = (folder / "report.html").read_text()
     pngs = sorted((folder / "img").glob("*.png"))
     assert {p.name for p in pngs} >= {"block_diagram.png", "accuracy.png", "training.png",
                                       "resources.png", "energy.png"}
@@ -292,20 +312,21 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     assert not re.search(r'src="(?!data:)', html) and "http://" not in html
     for f in ("rnn.v", "rnn.vcd", "manifest.json", "model.npz"):
         assert f'href="{f}"' in html and (folder / f).is_file()
-    assert "VCD" in (folder / "rnn.vcd").read_text()[:2000].upper() or \
-        "$timescale" in (folder / "rnn.vcd").read_text()[:2000]
-    for row in want:
-        assert f"{want[row]:.4f}" in html
-    assert f"{ours:.2f}" in html
+    head = (folder / "rnn.vcd").read_text()[:2000]
+    assert "VCD" in head.upper() or "$timescale" in head
+    for figure in figures:
+        assert figure in html
 
-    # ---- a second run skips every stage and touches nothing
+
+def _check_demo_rerun_and_failure(tmp_path, out, folder, capsys, monkeypatch) -> None:
+    """A second run skips every stage and touches nothing; a tool failure in a rerun stage is
+    one line and leaves the folder exactly as it was."""
     before = snapshot(folder)
     rc = main(["demo", "--example", "rnn", "--out-dir", str(out), "--no-progress"])
     text = capsys.readouterr().out
     assert rc == 0 and "skipped as unchanged: " + ", ".join(flow.STAGES) in text
     assert snapshot(folder) == before
 
-    # ---- a tool failure in a rerun stage: one line, the folder exactly as it was
     cfg = tmp_path / "rnn.toml"
     cfg.write_text(flow.EXAMPLES["rnn"].replace('targets = ["generic", "ice40"]',
                                                 'targets = ["generic", "ecp5"]'))

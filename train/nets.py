@@ -242,8 +242,8 @@ class QuantRNN(nn.Module):
 
     def learned_scale(self, name: str) -> torch.Tensor | None:
         """The trained scale of matrix ``name`` (a 0-d tensor with gradient), or None."""
-        t = self.log_scales[_scale_key(name)] if _scale_key(name) in self.log_scales else None
-        return None if t is None else 2.0 ** t.to(torch.float64)
+        key = _scale_key(name)
+        return 2.0 ** self.log_scales[key].to(torch.float64) if key in self.log_scales else None
 
     def tensor_quantizers(self) -> dict[str, TensorQuantizer]:
         """The quantizer of every weight tensor now: fixed ones, or with trained scales, or with
