@@ -198,18 +198,6 @@ def test_recipe_search_variant(monkeypatch):
         mod.variant("paper", ["quant_lr=x"])
 
 
-@pytest.fixture
-def learned(monkeypatch):
-    """The ``paper`` recipe with trained per-matrix scales, registered for this test."""
-    import dataclasses
-
-    from train import recipes
-    monkeypatch.setattr(recipes, "RECIPES", dict(recipes.RECIPES))
-    recipes.RECIPES["learned-test"] = dataclasses.replace(
-        recipes.RECIPES["paper"], name="learned-test", learn_scales=True)
-    return "learned-test"
-
-
 def test_learned_scale_gets_lsq_gradient_and_keeps_the_value():
     """The forward value is the fixed-scale quantizer's; the scale's gradient is LSQ's:
     ``level - w/s`` inside the range, ``level`` (the saturated code) outside it."""
@@ -227,8 +215,12 @@ def test_learned_scale_gets_lsq_gradient_and_keeps_the_value():
 
 @pytest.mark.parametrize("cell,method", [("gru", "ternary"), ("lstm", "pow2-ternary"),
                                          ("gru", "exponential")])
-def test_learned_scales_train_and_export_bit_for_bit(corpus, learned, cell, method):
-    tr = Trainer(config(cell=cell, method=method, recipe=learned), corpus=corpus)
+def test_learned_scales_train_and_export_bit_for_bit(corpus, cell, method):
+    """``learned``: every matrix's scale moves, at its own learning rate, and the export keeps
+    the trained BPC bit for bit with the trained scales."""
+    tr = Trainer(config(cell=cell, method=method, recipe="learned"), corpus=corpus)
+    lr_of = {id(p): g["lr_scale"] for g in tr.opt.param_groups for p in g["params"]}
+    assert {lr_of[id(p)] for p in tr.net.log_scales.values()} == {RECIPES["learned"].scale_lr}
     start = {k: float(v.detach()) for k, v in tr.net.log_scales.items()}
     log = tr.run()
     moved = {k: float(v.detach()) for k, v in tr.net.log_scales.items()}
