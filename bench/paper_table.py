@@ -68,6 +68,9 @@ ROWS = [
     ("paper: ternary (stoch)", "ternary", True, "paper", {}, None, True),
     ("paper: pow2-ternary", "pow2-ternary", False, "paper", {}, None, True),
     ("paper: exponential", "exponential", False, "paper", {}, None, True),
+    ("learned: float", "float", False, "learned", {}, None, False),
+    ("learned: float, lr x2", "float", False, "learned", {"lr_mult": 2}, None, False),
+    ("learned: float, lr x4", "float", False, "learned", {"lr_mult": 4}, None, False),
     ("learned: binary", "binary", False, "learned", {}, None, True),
     ("learned: ternary", "ternary", False, "learned", {}, None, True),
     ("learned: pow2-ternary", "pow2-ternary", False, "learned", {}, None, True),
@@ -195,16 +198,15 @@ def rtl_bpc(model_path: str, tokens, lanes: int) -> dict:
         return {"rtl": None, "golden": gold, "why": str(e).split(";")[0]}
 
 
-#: The recipe whose float network is a row's baseline (``learned`` differs from ``paper`` only
-#: in the scales, which a float network does not have).
-FLOAT_TWIN = {"paper": "paper", "learned": "paper", "accurate": "accurate"}
+#: The recipes whose float network is their rows' baseline (the others: the plain ``float``).
+FLOAT_TWIN = ("paper", "learned", "accurate")
 
 
 def float_labels(label: str) -> list[str]:
     """The float rows of a row's recipe (same formats): the one at the base learning rate
     first, then the ``lr xN`` ones."""
-    twin = FLOAT_TWIN.get(label.split(":", 1)[0]) if ":" in label else None
-    name = f"{twin}: float" if twin else "float"
+    recipe = label.split(":", 1)[0]
+    name = f"{recipe}: float" if ":" in label and recipe in FLOAT_TWIN else "float"
     return [name] + [lbl for lbl, *_ in ROWS if lbl.startswith(f"{name}, lr x")]
 
 
@@ -233,15 +235,16 @@ def render(results: dict, cells, meta: dict) -> str:
         f"with fake quantization unless a row says otherwise, seed {meta['seed']}. "
         f"{len(results)} runs, {sum(r.get('seconds', 0) for r in results.values()) / 60:.0f} "
         f"min of "
-        f"training summed over the runs; the last invocation ran {meta['runs']} of them in "
-        f"{meta['wall'] / 60:.0f} min on {meta['jobs']} worker(s) ({meta['cores']} cores shared "
+        f"training summed over the runs; the last invocation trained {meta['runs']} of them "
+        f"(and ran the RTL of the rows that had none) in {meta['wall'] / 60:.0f} min on "
+        f"{meta['jobs']} worker(s) ({meta['cores']} cores shared "
         f"with other jobs, 1-minute load average {meta['load']:.1f} at the start); the others "
         "come from earlier invocations of the same command (its `--results` file).",
         "",
         "Columns: the trainer's test BPC of the best validated epoch; the exported model's "
         "golden integer path on the same text (n/a: float has no hardware form); the "
-        "difference to the float network of the same recipe (`paper: float` for `paper` "
-        "and `learned`, `accurate: float`, otherwise `float`; same formats, same base "
+        "difference to the float network of the same recipe (`paper: float`, `learned: "
+        "float`, `accurate: float`, otherwise `float`; same formats, same base "
         "learning rate), and to the best of its float networks over the learning rates "
         "that ran (`lr x2`, `lr x4`); the integer path over 32,768 test "
         "characters cut into streams of 256 / 4,096 / 32,768 characters, each from the zero "
@@ -316,7 +319,8 @@ def table_corpus(args) -> tuple:
     """The corpus of ``--corpus`` and a sentence naming it."""
     if args.corpus == "kjv":
         path = kjv_corpus(args.chars)
-        source = f"King James Bible (Debian bible-kjv), first {args.chars:,} characters"
+        source = (f"King James Bible (Debian bible-kjv, `bible gen1:1-rev22:21`, verse numbers "
+                  f"and headings dropped), first {args.chars:,} characters")
     elif args.corpus == "builtin":
         path, source = None, "built-in corpus"
     else:
@@ -403,7 +407,7 @@ def main(argv=None) -> int:
                 steps=next(iter(results.values()))["steps"], epochs=args.epochs,
                 per_epoch=args.steps_per_epoch, batch=args.batch, seq_len=args.seq_len,
                 hidden=args.hidden, lr=args.lr, nonlinearity=args.nonlinearity, seed=args.seed,
-                runs=len(jobs), wall=wall, jobs=args.jobs, cores=os.cpu_count(), load=load)
+                runs=len(todo), wall=wall, jobs=args.jobs, cores=os.cpu_count(), load=load)
     body = render(results, args.cells, meta)
     print()
     print(body)

@@ -157,6 +157,24 @@ def test_nonlinearity_twins(kind):
     assert set(LUT_RANGE) == {"sigmoid", "tanh"}
 
 
+@pytest.mark.parametrize("kind", ["hard", "plan"])
+def test_smooth_gradient_keeps_values_and_reaches_saturated_units(kind):
+    """``smooth_grad``: the same forward values (and so the same integers), the true
+    function's derivative backwards, also where the piecewise-linear kind saturates."""
+    nl = golden.Nonlinearity(kind)
+    x = torch.tensor([-9.0, -0.5, 0.0, 0.7, 9.0], dtype=torch.float64, requires_grad=True)
+    for fn, true in (("sigmoid", torch.sigmoid), ("tanh", torch.tanh)):
+        fout = golden.DEFAULT_FORMATS["gate" if fn == "sigmoid" else "act"]
+        plain, smooth = (TorchNonlinearity(nl, integer_twin=True, smooth_grad=sg)(fn, x, fout)
+                         for sg in (False, True))
+        assert torch.equal(plain, smooth)
+        (g_plain,) = torch.autograd.grad(plain.sum(), x)
+        (g_smooth,) = torch.autograd.grad(smooth.sum(), x)
+        assert g_plain[0] == 0 and g_plain[-1] == 0  # saturated: no gradient
+        (want,) = torch.autograd.grad(true(x).sum(), x)
+        assert torch.equal(g_smooth, want)
+
+
 COMBOS = [("rnn", "binary", "plan", "vector", 2), ("rnn", "exponential", "exact", "token", 1),
           ("gru", "ternary", "hard", "token", 2), ("gru", "pow2-ternary", "lut", "vector", 1),
           ("gru", "exponential", "plan", "token", 1), ("lstm", "ternary", "lut", "token", 2),

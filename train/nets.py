@@ -338,7 +338,8 @@ class QuantRNN(nn.Module):
         """
         w = self.effective(quantize)
         f, fq = self.formats, self.fake_quant
-        nl = TorchNonlinearity(self.nonlinearity, integer_twin=fq)
+        nl = TorchNonlinearity(self.nonlinearity, integer_twin=fq,
+                               smooth_grad=self.recipe.smooth_grad)
         B, T = x.shape[:2]
         H = self.hidden_size
         dtype = w["weight_hh_l0"].dtype

@@ -244,11 +244,17 @@ class TorchNonlinearity:
     integer_twin : bool
         Follow the integer path: ``exact`` becomes its fine LUT, and LUT outputs are the rounded
         integer tables (with fake quantization this reproduces ``int_fn`` exactly).
+    smooth_grad : bool
+        The piecewise-linear kinds (``hard``, ``plan``) pass the derivative of the true
+        function (``sigmoid``, ``tanh``) straight through instead of their own, which is 0
+        where they saturate: a saturated unit can still learn its way back. Values unchanged.
     """
 
-    def __init__(self, nl: golden.Nonlinearity, integer_twin: bool = False):
+    def __init__(self, nl: golden.Nonlinearity, integer_twin: bool = False,
+                 smooth_grad: bool = False):
         self.nl = nl
         self.integer_twin = integer_twin
+        self.smooth_grad = smooth_grad
         self.kind = nl.int_kind if integer_twin else nl.kind
         self._tables: dict = {}
 
@@ -286,10 +292,13 @@ class TorchNonlinearity:
             if fout is not None and not self.integer_twin:
                 y = fake_quant(y, fout)
             return y
+        smooth = torch.sigmoid(x) if fn == "sigmoid" else torch.tanh(x)
         if k == "exact":
-            y = torch.sigmoid(x) if fn == "sigmoid" else torch.tanh(x)
+            y = smooth
         elif k == "hard":
             y = torch.clamp(x / 4 + 0.5, 0, 1) if fn == "sigmoid" else torch.clamp(x, -1, 1)
         else:
             y = self._plan_sigmoid(2 * x) * 2 - 1 if fn == "tanh" else self._plan_sigmoid(x)
+        if self.smooth_grad and k != "exact":
+            y = ste(smooth, y)
         return y if fout is None else fake_quant(y, fout)

@@ -68,6 +68,9 @@ class Recipe:
         share their matrix's scale. Not with per-row scales.
     scale_lr : float
         Learning-rate multiplier of the trained scales (``learn_scales``).
+    smooth_grad : bool
+        The ``hard`` and ``plan`` sigmoid/tanh pass the true function's derivative straight
+        through (their own is 0 where they saturate); the forward values are unchanged.
     quant_lr : float
         Learning-rate multiplier of the quantized weight matrices of the few-level methods
         (binary, ternary, pow2-ternary; not of biases, input normalisation, exponential or
@@ -91,6 +94,7 @@ class Recipe:
     float_start: float = 0.0
     learn_scales: bool = False
     scale_lr: float = 1.0
+    smooth_grad: bool = False
     quant_lr: float = 1.0
 
     def lr_factor(self, frac: float) -> float:
@@ -130,9 +134,10 @@ RECIPES: dict[str, Recipe] = {
                         "Glorot W0, biases with the input W0, BinaryConnect LR scale, N(0, 0.1) "
                         "init", scales="paper", input_norm=True, lr_scale=True, init="paper"),
         Recipe("learned", "'paper' with every matrix's scale trained by gradient (LSQ) from "
-                          "the authors' values, at 3x the base learning rate",
+                          "the authors' values at 3x the base learning rate, and hard "
+                          "sigmoid/tanh with the smooth functions' gradient",
                scales="paper", input_norm=True, lr_scale=True, init="paper",
-               learn_scales=True, scale_lr=3.0),
+               learn_scales=True, scale_lr=3.0, smooth_grad=True),
         Recipe("accurate", "for accuracy: input batch norm, per-row scales from the weights at "
                            "every step (ternary threshold 0.7 mean|w|), 4x learning rate for "
                            "quantized matrices, no range clipping, deterministic last 25 %",
