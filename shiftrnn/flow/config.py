@@ -104,7 +104,7 @@ class TrainSection:
                       "text file, split 90/5/5")
     corpus_format: str = key("str", "auto", "plain text or Penn Treebank char format",
                              choices=CORPUS_FORMATS)
-    recipe: str = key("str", "accurate-matrix", "training recipe (scales, thresholds, learning "
+    recipe: str = key("str", "learned", "training recipe (scales, thresholds, learning "
                       "rates; docs/training.md)", choices=tuple(RECIPES))
     hidden: int = key("int", 32, "hidden units", minimum=1)
     layers: int = key("int", 1, "recurrent layers (1 or 2)", minimum=1)
