@@ -19,12 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ShiftrnnError
-from .model import CELLS, Bias, Model
+from .model import CELLS, INPUT_NORM_EPS, Bias, Model
 
 __all__ = ["StateDictError", "from_state_dict", "load_torch"]
 
 _RNN_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 _HEAD_KEYS = ("head.weight", "head.bias")
+#: shiftrnn's trainer's input batch normalisation (recipes 'paper', 'learned', 'accurate').
+_NORM_KEY = re.compile(r"^input_norms\.(\d+)\.(weight|bias|running_mean|running_var)$")
+_NORM_FIELDS = ("weight", "bias", "running_mean", "running_var")
 
 
 class StateDictError(ShiftrnnError, ValueError):
@@ -150,7 +153,7 @@ class _Tensors:
                     f"state dict key '{self.short[s]}': bidirectional RNNs are not supported")
             if m:
                 layer_ids.add(int(m.group(2)))
-            elif s not in _HEAD_KEYS:
+            elif s not in _HEAD_KEYS and not _NORM_KEY.match(s):
                 unexpected.append(self.short[s])
         if unexpected:
             hint = " (LSTM proj_size is not supported)" if any(
@@ -158,7 +161,7 @@ class _Tensors:
             raise StateDictError(
                 f"state dict has unexpected keys {sorted(unexpected)}{hint}; shiftrnn imports "
                 "weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, head.weight, "
-                "head.bias")
+                "head.bias and input_norms.{k}.(weight|bias|running_mean|running_var)")
         return max(layer_ids) + 1
 
     def need(self, name: str) -> np.ndarray:
@@ -207,8 +210,23 @@ class _Tensors:
                     missing.append((k, name))
                     a = np.zeros(GH)
                 lw[name] = a
+            lw.update(self.input_norm(k, n_in if k == 0 else H))
             weights.append(lw)
         return weights, missing
+
+    def input_norm(self, k: int, n: int) -> dict:
+        """Layer ``k``'s saved input batch norm as ``input_scale``/``input_offset`` (the affine
+        map of its running statistics, folded by ``Model.from_float``), or ``{}``."""
+        present = [f for f in _NORM_FIELDS if f"input_norms.{k}.{f}" in self.raw]
+        if not present:
+            return {}
+        w, b, mean, var = (self.get(f"input_norms.{k}.{f}", (n,), f"input norm of {n} columns")
+                           for f in _NORM_FIELDS)
+        if len(present) < len(_NORM_FIELDS):
+            missing = sorted(set(_NORM_FIELDS) - set(present))
+            raise StateDictError(f"state dict key 'input_norms.{k}.{missing[0]}': missing")
+        scale = w / np.sqrt(var + INPUT_NORM_EPS)
+        return {"input_scale": scale, "input_offset": b - scale * mean}
 
     def head(self, H: int, missing: list) -> dict | None:
         """The optional ``nn.Linear`` head (appends an absent bias to ``missing``)."""

@@ -881,6 +881,11 @@ class Model:
 FOLD_BIAS_FRAC = DEFAULT_BIAS_FORMAT.frac
 
 
+#: ``eps`` of the trainer's input batch normalisation (``y = gamma (x - mean) / sqrt(var + eps)
+#: + beta``), also used to fold its saved statistics when a state dict is imported.
+INPUT_NORM_EPS = 1e-4
+
+
 def fold_input_norm(q: QuantMatrix, b: Bias, scale, offset,
                     scale_terms: int) -> tuple[ScaleVector, Bias]:
     """Fold an input normalisation ``x -> scale * x + offset`` (per column) into a layer.

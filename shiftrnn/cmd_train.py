@@ -253,7 +253,7 @@ def _float_network(path: Path):
     vocab = list(st["vocab"])
     net = QuantRNN(c.cell, len(vocab), c.hidden, len(vocab), num_layers=c.layers,
                    method="float", nonlinearity=golden.Nonlinearity(c.nonlinearity),
-                   fake_quant=c.fake_quant, input_kind="token")
+                   fake_quant=c.fake_quant, input_kind="token", recipe=c.recipe)
     net.load_state_dict(st["state_dict"])
     net.vocab = vocab
     return net, c

@@ -9,6 +9,7 @@ import pytest
 
 from golden import Model, Nonlinearity, encode
 from golden.importer import StateDictError, from_state_dict, load_torch
+from golden.model import INPUT_NORM_EPS
 
 G = {"rnn": 1, "gru": 3, "lstm": 4}
 
@@ -95,6 +96,10 @@ def test_missing_bias_is_exact_zero(method, rng):
         (lambda sd: sd.update(weight_ih_l0_reverse=np.zeros((9, 5))), "bidirectional"),
         (lambda sd: sd.update(bias_ih_l0=np.full(9, np.nan)), "'bias_ih_l0': contains NaN"),
         (lambda sd: sd.update(bias_ih_l0="abc"), "'bias_ih_l0': not a numeric array"),
+        (lambda sd: sd.update({"input_norms.0.weight": np.ones(4)}),
+         "'input_norms.0.weight': shape \\(4,\\) but a gru input norm of 5 columns"),
+        (lambda sd: sd.update({"input_norms.1.weight": np.ones(3)}),
+         "'input_norms.1.bias': shape|'input_norms.1.bias': missing"),
     ],
 )
 def test_state_dict_errors_name_the_key(edit, message, rng):
@@ -102,6 +107,24 @@ def test_state_dict_errors_name_the_key(edit, message, rng):
     edit(sd)
     with pytest.raises(StateDictError, match=message):
         from_state_dict(sd, "gru", "ternary")
+
+
+def test_trainer_input_norm_is_folded(rng):
+    """The trainer's saved input batch norm (``input_norms.{k}.*``) becomes the layer's input
+    column scales and folded bias, as ``Model.from_float`` folds them from the trainer."""
+    sd = numpy_sd("gru", 5, 3, 1, rng)
+    w, b, mean = rng.uniform(0.05, 1, 5), rng.normal(0, 0.3, 5), rng.uniform(0, 0.5, 5)
+    var = rng.uniform(0.01, 0.3, 5)
+    sd.update({"input_norms.0.weight": w, "input_norms.0.bias": b,
+               "input_norms.0.running_mean": mean, "input_norms.0.running_var": var})
+    got = from_state_dict(sd, "gru", "ternary", input_kind="vector")
+    scale = w / np.sqrt(var + INPUT_NORM_EPS)
+    layer = {k[:-3]: v for k, v in sd.items() if k.endswith("_l0")}
+    want = Model.from_float("gru", [{**layer, "input_scale": scale,
+                                     "input_offset": b - scale * mean}],
+                            None, method="ternary", input_kind="vector",
+                            meta={"source": "state_dict"})
+    assert got.layers[0].x_scale is not None and got.hash() == want.hash()
 
 
 def test_wrong_cell_is_named(rng):

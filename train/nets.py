@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 import golden
+from golden.model import INPUT_NORM_EPS
 from golden.quantize import method_params as check_method_params
 
 from .quant import TRAIN_METHODS, TensorQuantizer, TorchNonlinearity, data_scale, fake_quant
@@ -45,7 +46,8 @@ class InputNorm(nn.Module):
     per-column ``scale`` and ``offset`` of ``y = scale * x + offset``.
     """
 
-    def __init__(self, n: int, gamma: float = 0.1, momentum: float = 0.1, eps: float = 1e-4):
+    def __init__(self, n: int, gamma: float = 0.1, momentum: float = 0.1,
+                 eps: float = INPUT_NORM_EPS):
         super().__init__()
         self.n, self.momentum, self.eps = int(n), float(momentum), float(eps)
         self.weight = nn.Parameter(torch.full((n,), float(gamma)))
