@@ -227,19 +227,18 @@ def verdict(d: float) -> str:
 
 
 def render(results: dict, cells, meta: dict) -> str:
+    training = sum(r.get("seconds", 0) for r in results.values())
     out = [
         f"Corpus: {meta['corpus']}. Budget: {meta['steps']} training steps per run "
         f"({meta['epochs']} validations of {meta['per_epoch']} steps), batch {meta['batch']} x "
         f"{meta['seq_len']} characters, hidden {meta['hidden']}, 1 layer, Adam base lr "
         f"{meta['lr']:g}, nonlinearity '{meta['nonlinearity']}', default activation formats "
         f"with fake quantization unless a row says otherwise, seed {meta['seed']}. "
-        f"{len(results)} runs, {sum(r.get('seconds', 0) for r in results.values()) / 60:.0f} "
-        f"min of "
-        f"training summed over the runs; the last invocation trained {meta['runs']} of them "
-        f"(and ran the RTL of the rows that had none) in {meta['wall'] / 60:.0f} min on "
-        f"{meta['jobs']} worker(s) ({meta['cores']} cores shared "
-        f"with other jobs, 1-minute load average {meta['load']:.1f} at the start); the others "
-        "come from earlier invocations of the same command (its `--results` file).",
+        f"{len(results)} runs, {training / 60:.0f} min of training summed over the runs; the "
+        f"last invocation trained {meta['runs']} of them (and ran the RTL of the rows that had "
+        f"none) in {meta['wall'] / 60:.0f} min on {meta['jobs']} worker(s) ({meta['cores']} "
+        f"cores shared with other jobs, 1-minute load average {meta['load']:.1f} at the start); "
+        "the others come from earlier invocations of the same command (its `--results` file).",
         "",
         "Columns: the trainer's test BPC of the best validated epoch; the exported model's "
         "golden integer path on the same text (n/a: float has no hardware form); the "

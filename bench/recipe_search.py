@@ -91,10 +91,9 @@ def main(argv=None) -> int:
     except CliError as e:
         sys.exit(str(e))
     table = paper_table.parse_args([])  # the table's budget, with this run's changes
-    table.steps_per_epoch = args.steps_per_epoch or table.steps_per_epoch
-    table.lr = args.lr or table.lr
-    table.hidden = args.hidden or table.hidden
-    table.seed = table.seed if args.seed is None else args.seed
+    for name in ("steps_per_epoch", "lr", "hidden", "seed"):
+        if getattr(args, name) is not None:
+            setattr(table, name, getattr(args, name))
     torch.set_num_threads(1)
     corpus = D.load_corpus(paper_table.kjv_corpus(table.chars))
     cfg = TrainConfig(**paper_table.train_config(table, args.cell, args.method, args.stochastic,

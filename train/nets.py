@@ -173,7 +173,7 @@ class QuantRNN(nn.Module):
         self.input_norms = nn.ModuleList(
             [InputNorm(input_size if k == 0 else H, self.recipe.norm_gamma)
              for k in range(num_layers)] if self.recipe.input_norm else [])
-        self.log_scales = nn.ParameterDict()
+        self.log_scales = nn.ParameterDict()  # empty while _learned_scales reads the start
         self.log_scales.update(self._learned_scales())
         self.clip_()
 
@@ -242,6 +242,10 @@ class QuantRNN(nn.Module):
         return (self.recipe.scales == "data" and self.method in FEW_LEVELS
                 and golden.SCALE_PARAMS[self.method] not in self.method_params)
 
+    def scales_move(self) -> bool:
+        """Per-matrix scales change in training: trained ones, or derived from the weights."""
+        return bool(self.log_scales) or self.data_scales()
+
     def learned_scale(self, name: str) -> torch.Tensor | None:
         """The trained scale of matrix ``name`` (a 0-d tensor with gradient), or None."""
         key = _scale_key(name)
@@ -251,7 +255,7 @@ class QuantRNN(nn.Module):
         """The quantizer of every weight tensor now: fixed ones, or with trained scales, or with
         data-derived scales computed from the current shadow weights (biases take their
         matrix's scale)."""
-        if not (self.log_scales or self.data_scales()):
+        if not self.scales_move():
             return self.quantizers
         key, rows = golden.SCALE_PARAMS[self.method], self.recipe.rows
         params = dict(self.named_parameters())
@@ -276,7 +280,7 @@ class QuantRNN(nn.Module):
         """Per-tensor scale parameters to export (``golden.Model.from_float(tensor_params)``)."""
         if self.method == "float":
             return {}
-        if not (self.log_scales or self.data_scales()):
+        if not self.scales_move():
             return {k: dict(v) for k, v in self.fixed_params.items()}
         key = golden.SCALE_PARAMS[self.method]
         return {n: {key: q.params[key]} if q.row_scales is None else
