@@ -1,6 +1,6 @@
 """Ott et al. (2016)'s table on a real corpus: test BPC of a char-level GRU and LSTM with float,
 binary, ternary (deterministic and stochastic), pow2-ternary and exponential weights, trained
-with the authors' recipe (``paper``), with it and trained per-matrix scales (``learned``) and
+with the authors' recipe (``paper``), with it and trained per-gate scales (``learned``) and
 with shiftrnn's ``accurate`` recipes, at one budget; the float networks also at 2x and 4x the
 base learning rate, since the best rate differs between float and quantized weights.
 

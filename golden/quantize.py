@@ -270,6 +270,20 @@ class QuantMatrix:
             return self.C
         return self.C * self.row_scale.ints
 
+    def block_multipliers(self, blocks: int) -> list[int]:
+        """The constant of each of ``blocks`` equal blocks of rows (a cell's gates, in order):
+        ``C`` for all without per-row scales. ``ValueError`` when the rows of a block do not
+        share one (the hardware applies one constant per gate)."""
+        rows = self.codes.shape[0]
+        if rows % blocks:
+            raise ValueError(f"{rows} rows do not split into {blocks} equal blocks")
+        if self.row_scale is None:
+            return [self.C] * blocks
+        m = np.asarray(self.multiplier).reshape(blocks, -1)
+        if (m != m[:, :1]).any():
+            raise ValueError("the per-row scales differ within a gate's rows")
+        return [int(v) for v in m[:, 0]]
+
     @property
     def shift(self) -> int:
         """``exp + pmin`` (``- row_scale.frac``): the power of two that ``multiplier * codes``

@@ -63,6 +63,9 @@ class _Cell:
         self.w_ih = self.lay.input_matrix()
         fin = model.layer_input_format(layer) if layer == 0 else self.f["h"]
         self.fx, self.fh = fin.frac - self.w_ih.shift, self.f["h"].frac - self.lay.w_hh.shift
+        #: Each gate's scale constants (one per matrix, or per gate with per-gate scales)
+        gates = len(lane["acc_hh"])
+        self.c_ih, self.c_hh = (w.block_multipliers(gates) for w in (self.w_ih, self.lay.w_hh))
         self.gf = self.f["gate"].frac
         #: Fractional position of a full gate's sum x W_ih + h W_hh + b_ih + b_hh.
         self.F = max(self.fx, self.lay.b_ih.frac, self.fh, self.lay.b_hh.frac)
@@ -70,11 +73,12 @@ class _Cell:
     def scale(self, raw: tuple = ()) -> dict:
         """Stage ``scale``: each matrix's sums times its constant ``C``; the ``acc_ih`` of the
         gates in ``raw`` travel on unscaled (``raw``)."""
-        lay, m, um, acc = self.lay, self.m, self.use_mul, self.lane["acc_ih"]
+        m, um, acc = self.m, self.use_mul, self.lane["acc_ih"]
         return self.st.stage("scale", {
-            "x": [const_mul(m, a, self.w_ih.C, use_mul=um) if q not in raw else None
+            "x": [const_mul(m, a, self.c_ih[q], use_mul=um) if q not in raw else None
                   for q, a in enumerate(acc)],
-            "h": [const_mul(m, a, lay.w_hh.C, use_mul=um) for a in self.lane["acc_hh"]],
+            "h": [const_mul(m, a, self.c_hh[q], use_mul=um)
+                  for q, a in enumerate(self.lane["acc_hh"])],
             "raw": [acc[q] for q in raw]})
 
     def bias(self, which: str, q: int, frac: int, narrow_to: Fixed | None = None):
@@ -145,7 +149,7 @@ def _gru(c: _Cell):
                          "hn": narrow(c.m, v["hn"], fhn, fp, rounded=True), "xn": v["xn"]})
     v = st.stage("pre", {"rz": [c.pre(x) for x in v["rz"]], "hn": v["hn"], "xn": v["xn"]})
     v = st.stage("gates", {"rz": [c.nl_in("sigmoid", x, fp) for x in v["rz"]], "hn": v["hn"],
-                           "xn": const_mul(c.m, v["xn"], c.w_ih.C, use_mul=um)})
+                           "xn": const_mul(c.m, v["xn"], c.c_ih[2], use_mul=um)})
     v = st.stage("gates_sat", {"r": c.nl_out("sigmoid", v["rz"][0], fp),
                                "z": c.nl_out("sigmoid", v["rz"][1], fp), "hn": v["hn"],
                                "xn": _at(v["xn"], c.fx, fxn) + c.bias("ih", 2, fxn)})

@@ -14,7 +14,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import Model, fresh_folder
+from golden import GATES, Model, fresh_folder
 from golden.manifest import DesignConfig, Manifest, axis_ports
 
 from .core import DATAPATHS, RecurrentCore
@@ -114,10 +114,16 @@ def to_verilog(top: wiring.Component, name: str) -> str:
 
 def check_supported(model: Model) -> None:
     """Refuse model features the datapath does not build yet (one line, naming the fix)."""
-    mats = [q for layer in model.layers for q in (layer.w_ih, layer.w_hh)]
-    if any(q.row_scale is not None for q in mats + ([model.head.w] if model.head else [])):
-        raise ValueError("per-row scales are not supported by the generator yet; train with "
-                         "per-matrix scales (e.g. --recipe accurate-matrix or classic)")
+    gates = len(GATES[model.cell])
+    mats = [(f"layer{i}.{k}", q, gates) for i, layer in enumerate(model.layers)
+            for k, q in (("w_ih", layer.w_ih), ("w_hh", layer.w_hh))]
+    for name, q, blocks in mats + ([("head.w", model.head.w, 1)] if model.head else []):
+        try:
+            q.block_multipliers(blocks)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}; the generator builds one scale per gate (per "
+                             "matrix for the head): train with per-matrix or per-gate scales "
+                             "(e.g. --recipe learned, accurate-matrix or classic)") from None
 
 
 def _module_name(name: str) -> str:

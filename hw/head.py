@@ -42,7 +42,8 @@ class HeadPipeline(wiring.Component):
         half = (1 << (k - 1)) if k > 0 else 0
         for e in range(self.plan.lanes):
             st = pipe.stager(HEAD_STAGES, f"_{e}")
-            scaled = const_mul(m, self.sums.o[e], head.w.C, use_mul=self.use_mul)
+            scaled = const_mul(m, self.sums.o[e], head.w.block_multipliers(1)[0],
+                               use_mul=self.use_mul)
             v = st.stage("scale", scaled)
             bias = st.select([(int(head.b.ints[r]) << (frac - head.b.frac)) + half
                               if r is not None else half for r in (g[e] for g in self.plan.groups)])

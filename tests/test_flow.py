@@ -7,11 +7,13 @@ against what the stages produced, recomputed independently from the files they w
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import pickle
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -31,6 +33,7 @@ from shiftrnn.flow.stages import (
     EstimateResult,
     GenerateResult,
     ModelResult,
+    ModelStage,
     QuantizeResult,
     SimulateResult,
     VerifyResult,
@@ -393,3 +396,17 @@ def test_damaged_record_is_refused():
     data["simulate"]["cycles"] = "many"
     with pytest.raises(RecordError, match="cycles: expected an integer"):
         from_jsonable(ReportInputs, data)
+
+
+def test_training_key_holds_the_recipe_by_value(tmp_path, monkeypatch):
+    """A recipe whose choices change under the same name trains again: the model stage's key
+    holds the recipe's fields, not only its name (a cached network would be stale)."""
+    from train import recipes
+    (tmp_path / "c.toml").write_text('name = "k"\n[model]\nsource = "train"\ncell = "gru"\n')
+    ctx = SimpleNamespace(cfg=flow.load_config(tmp_path / "c.toml"))
+    before = ModelStage().inputs(ctx)
+    assert before["recipe"] == dataclasses.asdict(recipes.RECIPES[ctx.cfg.train.recipe])
+    monkeypatch.setitem(recipes.RECIPES, ctx.cfg.train.recipe, dataclasses.replace(
+        recipes.RECIPES[ctx.cfg.train.recipe], scale_lr=0.5))
+    after = ModelStage().inputs(ctx)
+    assert after["recipe"]["scale_lr"] == 0.5 and after != before

@@ -328,8 +328,10 @@ def test_token_past_the_vocabulary_on_rtl(tmp_path, unrolled):
     assert res.passed, res.summary()
 
 
-def input_scaled_model(cell: str, method: str, input_kind: str, seed: int) -> golden.Model:
-    """A model whose first layer has input column scales (a folded input batch norm)."""
+def input_scaled_model(cell: str, method: str, input_kind: str, seed: int,
+                       row_scales: str | None = None) -> golden.Model:
+    """A model whose first layer has input column scales (a folded input batch norm); with
+    ``row_scales`` ``'gate'`` (one value per gate) or ``'row'`` scales on both matrices."""
     rng = np.random.default_rng(seed)
     V, H = 5, 6
     G = golden.CELLS[cell] * H
@@ -338,8 +340,11 @@ def input_scaled_model(cell: str, method: str, input_kind: str, seed: int) -> go
              "input_scale": rng.uniform(-2, 3, V), "input_offset": rng.normal(0, 1, V)}
     head = {"weight": rng.normal(0, .4, (V, H)), "bias": rng.normal(0, .4, V)}
     params = {"kmin": -5, "kmax": 1} if method == "exponential" else {}
+    per = {None: 0, "gate": H, "row": 1}[row_scales]
+    tp = {f"weight_{k}_l0": {"row_scales": np.repeat(rng.uniform(0.1, 0.6, G // per), per)}
+          for k in ("ih", "hh")} if per else None
     return golden.Model.from_float(cell, [layer], head, method=method, input_kind=input_kind,
-                                   method_params=params)
+                                   method_params=params, tensor_params=tp)
 
 
 @pytest.mark.parametrize("cell,method,kind,lanes", [
@@ -357,6 +362,32 @@ def test_input_column_scales_on_rtl(tmp_path, cell, method, kind, lanes):
     assert res.passed, res.summary()
     fast = sim.simulate(design, random_batch(design, 3, 9, seed=2))
     assert fast.golden_equal and fast.timing_ok, fast.message
+
+
+@pytest.mark.parametrize("cell,method,kind,lanes", [
+    ("gru", "ternary", "token", 2), ("lstm", "pow2-ternary", "vector", None),
+    ("gru", "exponential", "vector", 3)])
+def test_gate_scales_on_rtl(tmp_path, cell, method, kind, lanes):
+    """One trained scale per gate (row scales equal within each gate's rows) is one CSD
+    constant per gate in the scale stage; bit-exact with golden."""
+    m = input_scaled_model(cell, method, kind, seed=5, row_scales="gate")
+    gates = len(golden.GATES[cell])
+    assert len(set(m.layers[0].w_hh.block_multipliers(gates))) == gates
+    d = hw.generate(m, out_dir=tmp_path / "d", lanes=lanes, unrolled=lanes is None)
+    design = sim.Design(d)
+    res = sim.verify(d, sequences=3, length=6, seed=1, tests=("timing", "streams"),
+                     work_dir=tmp_path / "run")
+    assert res.passed, res.summary()
+    fast = sim.simulate(design, random_batch(design, 3, 9, seed=2))
+    assert fast.golden_equal and fast.timing_ok, fast.message
+
+
+def test_row_scales_within_a_gate_are_refused(tmp_path):
+    m = input_scaled_model("gru", "ternary", "token", seed=5, row_scales="row")
+    with pytest.raises(ValueError, match=r"layer0\.w_ih: the per-row scales differ within a "
+                                         r"gate's rows; the generator builds one scale per gate"):
+        hw.generate(m, out_dir=tmp_path / "d", lanes=2)
+    assert not (tmp_path / "d").exists()
 
 
 def vcd_names(path: Path) -> set[str]:

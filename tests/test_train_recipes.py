@@ -123,17 +123,21 @@ def test_classifier_with_normalised_vector_input():
 
 
 def test_generator_builds_input_scales_and_refuses_per_row_scales(corpus, tmp_path):
-    """``paper`` (input batch norm folded into input column scales) generates; ``accurate``
-    (per-row scales as well) is refused in one line, and nothing is written."""
+    """``paper`` (input batch norm folded into input column scales) and ``learned`` (one trained
+    scale per gate as well) generate; ``accurate`` (a scale per row) is refused in one line,
+    and nothing is written."""
     hw = pytest.importorskip("hw")
     models = {}
-    for recipe in ("paper", "accurate"):
+    for recipe in ("paper", "learned", "accurate"):
         tr = Trainer(config(recipe=recipe, epochs=1), corpus=corpus)
         tr.run()
         models[recipe] = tr.export()
-    d = hw.generate(models["paper"], out_dir=tmp_path / "paper", lanes=2)
-    assert (d / "manifest.json").is_file()
-    with pytest.raises(ValueError, match="per-row scales are not supported by the generator yet"):
+    for recipe in ("paper", "learned"):
+        d = hw.generate(models[recipe], out_dir=tmp_path / recipe, lanes=2)
+        assert (d / "manifest.json").is_file()
+    gates = models["learned"].layers[0].w_hh.block_multipliers(3)
+    assert models["learned"].layers[0].w_hh.row_scale is not None and len(set(gates)) > 1
+    with pytest.raises(ValueError, match="w_ih: the per-row scales differ within a gate's rows"):
         hw.generate(models["accurate"], out_dir=tmp_path / "accurate")
     assert not (tmp_path / "accurate").exists()
 
@@ -216,22 +220,49 @@ def test_learned_scale_gets_lsq_gradient_and_keeps_the_value():
 @pytest.mark.parametrize("cell,method", [("gru", "ternary"), ("lstm", "pow2-ternary"),
                                          ("gru", "exponential")])
 def test_learned_scales_train_and_export_bit_for_bit(corpus, cell, method):
-    """``learned``: every matrix's scale moves, at its own learning rate, and the export keeps
-    the trained BPC bit for bit with the trained scales."""
+    """``learned``: every gate's scale moves (one per gate of each cell matrix, one for the
+    head), at its own learning rate, and the export keeps the trained BPC bit for bit with the
+    trained scales (one row scale per gate)."""
     tr = Trainer(config(cell=cell, method=method, recipe="learned"), corpus=corpus)
     lr_of = {id(p): g["lr_scale"] for g in tr.opt.param_groups for p in g["params"]}
     assert {lr_of[id(p)] for p in tr.net.log_scales.values()} == {RECIPES["learned"].scale_lr}
-    start = {k: float(v.detach()) for k, v in tr.net.log_scales.items()}
+    start = {k: v.detach().clone() for k, v in tr.net.log_scales.items()}
     log = tr.run()
-    moved = {k: float(v.detach()) for k, v in tr.net.log_scales.items()}
-    assert set(start) == {"weight_ih_l0", "weight_hh_l0", "head_weight"}
-    assert all(moved[k] != start[k] for k in start)
+    moved = {k: v.detach() for k, v in tr.net.log_scales.items()}
+    gates = len(golden.GATES[cell])
+    assert {k: tuple(v.shape) for k, v in start.items()} == {
+        "weight_ih_l0": (gates,), "weight_hh_l0": (gates,), "head_weight": ()}
+    assert all((moved[k] != start[k]).all() for k in start)
     model = tr.export()
     assert bpc(model, corpus.test, "int") == pytest.approx(log.final["test_bpc"], abs=1e-9)
-    key = golden.SCALE_PARAMS[method]
     params = tr.net.tensor_params()
-    assert params["weight_hh_l0"][key] == 2.0 ** moved["weight_hh_l0"]
-    assert params["bias_hh_l0"] == params["weight_hh_l0"]  # a bias shares its matrix's scale
+    H = tr.net.hidden_size
+    want = np.repeat(2.0 ** moved["weight_hh_l0"].double().numpy(), H)
+    assert np.array_equal(params["weight_hh_l0"]["row_scales"], want)
+    assert params["bias_hh_l0"]["row_scales"] is params["weight_hh_l0"]["row_scales"]
+    assert params["head.weight"][golden.SCALE_PARAMS[method]] == 2.0 ** moved["head_weight"].item()
+    assert len(model.layers[0].w_hh.block_multipliers(gates)) == gates  # what hw builds
+
+
+def test_gate_scales_get_their_own_rows_lsq_gradient():
+    """A per-row trained scale (each gate's value repeated over its rows) gets each row's LSQ
+    gradient, scaled by the weights that share one value; the values are the per-row ones."""
+    rows = np.array([0.5, 0.5, 0.25, 0.25])
+    q = train.TensorQuantizer("ternary", {"W0": 1.0}, 8, row_scales=rows)
+    w = torch.tensor([[0.1, 0.3], [-0.4, 0.9], [0.1, -0.2], [0.3, 0.05]], dtype=torch.float64,
+                     requires_grad=True)
+    log_s = torch.log2(torch.tensor([0.5, 0.25], dtype=torch.float64)).requires_grad_()
+    s = (2.0 ** log_s).repeat_interleave(2)
+    out = q(w, scale=s, scale_share=4)
+    assert torch.equal(out.detach(), torch.from_numpy(
+        np.where(np.abs(w.detach().numpy()) > rows[:, None] / 2,
+                 np.sign(w.detach().numpy()), 0) * rows[:, None]))
+    out.sum().backward()
+    v = w.detach().numpy() / rows[:, None]
+    lv = np.where(np.abs(v) > 0.5, np.sign(v), 0)
+    per_row = (lv - np.where(np.abs(v) <= 1, v, 0)).sum(1) / np.sqrt(4 * 1)
+    ds = np.array([per_row[:2].sum() * 0.5, per_row[2:].sum() * 0.25]) * np.log(2)
+    assert np.allclose(log_s.grad.numpy(), ds, atol=1e-12)
 
 
 def test_learned_scales_refuse_per_row_scales(monkeypatch):

@@ -186,9 +186,22 @@ class QuantRNN(nn.Module):
             raise ValueError(f"recipe {self.recipe.name!r}: learn_scales trains one scale per "
                              "matrix, not per row (rows = true)")
         start = self.tensor_quantizers()
-        return {_scale_key(name): nn.Parameter(torch.tensor(math.log2(q.scale)))
+        return {_scale_key(name): nn.Parameter(torch.full(self._scale_shape(name),
+                                                          math.log2(q.scale)))
                 for name, q in start.items()
                 if name not in self.matrix_of and q.method != "float"}
+
+    def _scale_share(self, name: str, p: torch.Tensor) -> int:
+        """How many weights of ``p`` share one trained scale (LSQ's gradient scale)."""
+        key = _scale_key(name)
+        return p.numel() // max(1, self.log_scales[key].numel()) if key in self.log_scales \
+            else p.numel()
+
+    def _scale_shape(self, name: str) -> tuple:
+        """Shape of matrix ``name``'s trained scale: one per gate with ``gate_scales`` (cells of
+        more than one gate; the head has one), else a scalar."""
+        gates = 1 if name.startswith("head.") else len(golden.GATES[self.cell])
+        return (gates,) if self.recipe.gate_scales and gates > 1 else ()
 
     # ------------------------------------------------------------------ set-up
     def _param(self, name: str, shape, bound: float, matrix: str | None = None,
@@ -247,9 +260,16 @@ class QuantRNN(nn.Module):
         return bool(self.log_scales) or self.data_scales()
 
     def learned_scale(self, name: str) -> torch.Tensor | None:
-        """The trained scale of matrix ``name`` (a 0-d tensor with gradient), or None."""
+        """The trained scale of matrix ``name`` with gradient, or None: a 0-d tensor, or with
+        ``gate_scales`` one value per row (each gate's value repeated over its rows)."""
         key = _scale_key(name)
-        return 2.0 ** self.log_scales[key].to(torch.float64) if key in self.log_scales else None
+        if key not in self.log_scales:
+            return None
+        s = 2.0 ** self.log_scales[key].to(torch.float64)
+        if s.ndim:
+            rows = self.get_parameter(name).shape[0]
+            s = s.repeat_interleave(rows // s.numel())
+        return s
 
     def tensor_quantizers(self) -> dict[str, TensorQuantizer]:
         """The quantizer of every weight tensor now: fixed ones, or with trained scales, or with
@@ -264,12 +284,13 @@ class QuantRNN(nn.Module):
             if name in self.matrix_of:
                 continue
             if self.log_scales:
-                s = float(self.learned_scale(name).detach())
+                s = self.learned_scale(name).detach()
+                s = s.numpy() if s.ndim else float(s)
             else:
                 s = data_scale(self.method, params[name], self.method_params,
                                self.recipe.threshold, per_row=rows)
-            out[name] = TensorQuantizer(q.method, q.params, q.scale_terms, row_scales=s) if rows \
-                else TensorQuantizer(q.method, {**q.params, key: s}, q.scale_terms)
+            out[name] = TensorQuantizer(q.method, q.params, q.scale_terms, row_scales=s) \
+                if np.ndim(s) else TensorQuantizer(q.method, {**q.params, key: s}, q.scale_terms)
         for name, mat in self.matrix_of.items():
             q, m = self.quantizers[name], out[mat]
             out[name] = q if q.method == "float" else TensorQuantizer(
@@ -330,7 +351,8 @@ class QuantRNN(nn.Module):
             elif self.bias_mode == "fixed" and (name.startswith("bias") or name == "head.bias"):
                 out[name] = fake_quant(p, self.bias_format)
             else:
-                out[name] = q(p, stoch, self.generator, self.learned_scale(name))
+                out[name] = q(p, stoch, self.generator, self.learned_scale(name),
+                              self._scale_share(name, p))
         return out
 
     # ----------------------------------------------------------------- forward

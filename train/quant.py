@@ -121,20 +121,24 @@ class TensorQuantizer:
         return float(sum(s * 2.0**p for s, p in golden.csd_round(self.scale, self.scale_terms)))
 
     @property
-    def clip_range(self) -> float | None:
-        """Shadow weights are clipped to ``[-r, r]`` after each step (None: no clipping)."""
+    def top_level(self) -> float | None:
+        """The largest quantization level in units of the scale (None for ``float``)."""
         m, p = self.method, self.params
-        if self.row_scales is not None:
-            return None
-        if m == "binary":
-            return p["H"]
-        if m == "ternary":
-            return p["W0"]
+        if m in ("binary", "ternary"):
+            return 1.0
         if m == "pow2-ternary":
-            return (2 ** (p["f"] + p["i"]) - 1) / 2.0 ** p["f"] * p["scale"]
+            return (2 ** (p["f"] + p["i"]) - 1) / 2.0 ** p["f"]
         if m == "exponential":
-            return 2.0 ** p["kmax"] * p["scale"]
+            return 2.0 ** p["kmax"]
         return None
+
+    @property
+    def clip_range(self) -> float | None:
+        """Shadow weights are clipped to ``[-r, r]`` after each step (None: no clipping, or one
+        range per row with per-row scales: :meth:`clip_`)."""
+        if self.row_scales is not None or self.top_level is None:
+            return None
+        return self.top_level * self.scale
 
     @property
     def stochastic_ok(self) -> bool:
@@ -205,13 +209,16 @@ class TensorQuantizer:
 
     def __call__(self, w: torch.Tensor, stochastic: bool = False,
                  generator: torch.Generator | None = None,
-                 scale: torch.Tensor | None = None) -> torch.Tensor:
+                 scale: torch.Tensor | None = None, scale_share: int | None = None
+                 ) -> torch.Tensor:
         """Quantized ``w`` with a straight-through gradient to the shadow weights.
 
-        ``scale``, when given, is the trained per-matrix scale (a 0-d tensor whose value is this
-        quantizer's ``scale``): it receives LSQ's gradient (Esser et al., "Learned Step Size
-        Quantization", 2020), ``level - w / s`` inside the clip range and ``level`` outside it,
-        scaled by ``1 / sqrt(numel * top level)``. The forward value is unchanged.
+        ``scale``, when given, is the trained scale: a 0-d tensor whose value is this
+        quantizer's ``scale``, or one value per row equal to its ``row_scales``. It receives
+        LSQ's gradient (Esser et al., "Learned Step Size Quantization", 2020), ``level - w / s``
+        inside the clip range and ``level`` outside it, scaled by ``1 / sqrt(n * top level)``
+        where ``n`` (``scale_share``, default ``w.numel()``) is the number of weights that share
+        one trained value. The forward value is unchanged.
         """
         if self.method == "float":
             return w
@@ -219,19 +226,32 @@ class TensorQuantizer:
         out = ste(w, q)
         if scale is None:
             return out
-        s = self.scale
+        scale_share = scale_share or w.numel()
+        s, top = self._row_view(w) if self.row_scales is not None else self.scale, self.top_level
         v = w.detach().to(torch.float64) / s
-        top = self.clip_range / s
         grad = q.to(torch.float64) / s - torch.where(v.abs() <= top, v, torch.zeros_like(v))
-        grad = grad / math.sqrt(w.numel() * top)
+        grad = grad / math.sqrt(scale_share * top)
+        if scale.ndim:
+            scale = scale.view(self._row_view(w).shape)
         return out + (scale - scale.detach()).to(w.dtype) * grad.to(w.dtype)
 
+    def _row_view(self, w: torch.Tensor) -> torch.Tensor:
+        """The per-row scales as a float64 tensor that broadcasts along ``w``'s rows."""
+        return torch.from_numpy(np.asarray(self.row_scales, np.float64)).view(
+            (-1,) + (1,) * (w.ndim - 1))
+
     def clip_(self, w: torch.Tensor) -> None:
-        """Clip shadow weights in place to the quantizer's range."""
+        """Clip shadow weights in place to the quantizer's range (per row with per-row
+        scales)."""
+        if self.top_level is None:
+            return
         r = self.clip_range
-        if r is not None:
-            with torch.no_grad():
+        with torch.no_grad():
+            if r is not None:
                 w.clamp_(-r, r)
+            elif self.row_scales is not None:
+                r = (self._row_view(w) * self.top_level).to(w.dtype)
+                w.copy_(torch.maximum(torch.minimum(w, r), -r))
 
 
 class TorchNonlinearity:

@@ -66,6 +66,10 @@ class Recipe:
         recipe's scale (LSQ: the step size's straight-through gradient, scaled by
         ``1 / sqrt(numel * top level)``; the scale's log2 is the trained parameter). Biases
         share their matrix's scale. Not with per-row scales.
+    gate_scales : bool
+        With ``learn_scales``: one trained scale per gate block of every recurrent matrix (the
+        rows of one gate share it; golden's ``row_scales`` with one value per gate) instead of
+        one per matrix. The head keeps one.
     scale_lr : float
         Learning-rate multiplier of the trained scales (``learn_scales``).
     smooth_grad : bool
@@ -93,6 +97,7 @@ class Recipe:
     det_tail: float = 0.0
     float_start: float = 0.0
     learn_scales: bool = False
+    gate_scales: bool = False
     scale_lr: float = 1.0
     smooth_grad: bool = False
     quant_lr: float = 1.0
@@ -133,11 +138,12 @@ RECIPES: dict[str, Recipe] = {
         Recipe("paper", "the authors' GRU: input batch norm (gamma 0.1), binary H = 1, per-gate "
                         "Glorot W0, biases with the input W0, BinaryConnect LR scale, N(0, 0.1) "
                         "init", scales="paper", input_norm=True, lr_scale=True, init="paper"),
-        Recipe("learned", "'paper' with every matrix's scale trained by gradient (LSQ) from "
-                          "the authors' values at 3x the base learning rate, and hard "
-                          "sigmoid/tanh with the smooth functions' gradient",
+        Recipe("learned", "'paper' with one scale per gate of every matrix (the head: one) "
+                          "trained by gradient (LSQ) from the authors' values at 3x the base "
+                          "learning rate, and hard sigmoid/tanh with the smooth functions' "
+                          "gradient",
                scales="paper", input_norm=True, lr_scale=True, init="paper",
-               learn_scales=True, scale_lr=3.0, smooth_grad=True),
+               learn_scales=True, gate_scales=True, scale_lr=3.0, smooth_grad=True),
         Recipe("accurate", "for accuracy: input batch norm, per-row scales from the weights at "
                            "every step (ternary threshold 0.7 mean|w|), 4x learning rate for "
                            "quantized matrices, no range clipping, deterministic last 25 %",

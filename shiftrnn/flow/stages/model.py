@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import golden
+from train.recipes import get_recipe
 
 from ..engine import RunContext, StageBase, StageOutput, file_sha256
 from ..errors import FlowError
@@ -146,7 +147,9 @@ class ModelStage(StageBase):
     def inputs(self, ctx: RunContext) -> dict:
         cfg = ctx.cfg
         if cfg.model.source == "train":
+            # the recipe by value: a recipe whose choices change under its name trains again
             return {"model": cfg.section("model"), "train": cfg.section("train"),
+                    "recipe": dataclasses.asdict(get_recipe(cfg.train.recipe)),
                     "corpus": file_sha256(_corpus_path(cfg))}
         p = Path(cfg.model.path)
         if not p.is_file():
