@@ -263,6 +263,9 @@ def test_gate_scales_get_their_own_rows_lsq_gradient():
     per_row = (lv - np.where(np.abs(v) <= 1, v, 0)).sum(1) / np.sqrt(4 * 1)
     ds = np.array([per_row[:2].sum() * 0.5, per_row[2:].sum() * 0.25]) * np.log(2)
     assert np.allclose(log_s.grad.numpy(), ds, atol=1e-12)
+    q.clip_(w.data)  # each row to its own range
+    assert torch.equal(w.detach(), torch.tensor([[0.1, 0.3], [-0.4, 0.5], [0.1, -0.2],
+                                                 [0.25, 0.05]], dtype=torch.float64))
 
 
 def test_learned_scales_refuse_per_row_scales(monkeypatch):

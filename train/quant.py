@@ -152,10 +152,9 @@ class TensorQuantizer:
         w = w.detach().to(torch.float64)
         stochastic = stochastic and self.stochastic_ok
         if self.row_scales is not None:  # one scale per row, broadcast along the row
-            shape = (-1,) + (1,) * (w.ndim - 1)
-            sp = torch.from_numpy(np.asarray(self.row_scales, np.float64)).view(shape)
+            sp = self._row_view(w)
             eff = torch.from_numpy(golden.ScaleVector.from_float(
-                self.row_scales, self.scale_terms).values).view(shape)
+                self.row_scales, self.scale_terms).values).view(sp.shape)
         elif m != "float":
             sp, eff = self.scale, self.effective_scale
 
@@ -232,7 +231,7 @@ class TensorQuantizer:
         grad = q.to(torch.float64) / s - torch.where(v.abs() <= top, v, torch.zeros_like(v))
         grad = grad / math.sqrt(scale_share * top)
         if scale.ndim:
-            scale = scale.view(self._row_view(w).shape)
+            scale = scale.view(s.shape)
         return out + (scale - scale.detach()).to(w.dtype) * grad.to(w.dtype)
 
     def _row_view(self, w: torch.Tensor) -> torch.Tensor:
@@ -245,13 +244,10 @@ class TensorQuantizer:
         scales)."""
         if self.top_level is None:
             return
-        r = self.clip_range
+        r = self.clip_range if self.row_scales is None else \
+            (self._row_view(w) * self.top_level).to(w.dtype)
         with torch.no_grad():
-            if r is not None:
-                w.clamp_(-r, r)
-            elif self.row_scales is not None:
-                r = (self._row_view(w) * self.top_level).to(w.dtype)
-                w.copy_(torch.maximum(torch.minimum(w, r), -r))
+            w.clamp_(-r, r)
 
 
 class TorchNonlinearity:
