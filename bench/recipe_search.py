@@ -79,6 +79,10 @@ def main(argv=None) -> int:
                                              "5e-3)")
     ap.add_argument("--hidden", type=int, help="hidden units (default: the table's, 64)")
     ap.add_argument("--seed", type=int, help="seed (default: the table's, 0)")
+    ap.add_argument("--nonlinearity", choices=("exact", "hard", "plan", "lut"),
+                    help="default: the table's (hard)")
+    ap.add_argument("--bias-mode", default="quantized", choices=("quantized", "fixed"),
+                    help="biases quantized with their matrix (default) or fixed point")
     ap.add_argument("--results", help="append the JSON line to this file")
     args = ap.parse_args(argv)
     import torch
@@ -91,19 +95,21 @@ def main(argv=None) -> int:
     except CliError as e:
         sys.exit(str(e))
     table = paper_table.parse_args([])  # the table's budget, with this run's changes
-    for name in ("steps_per_epoch", "lr", "hidden", "seed"):
+    for name in ("steps_per_epoch", "lr", "hidden", "seed", "nonlinearity"):
         if getattr(args, name) is not None:
             setattr(table, name, getattr(args, name))
     torch.set_num_threads(1)
     corpus = D.load_corpus(paper_table.kjv_corpus(table.chars))
     cfg = TrainConfig(**paper_table.train_config(table, args.cell, args.method, args.stochastic,
-                                                 recipe.name), method_params=mparams)
+                                                 recipe.name), method_params=mparams,
+                      bias_mode=args.bias_mode)
     t0 = time.perf_counter()
     tr = Trainer(cfg, task="lm", corpus=corpus)
     log = tr.run()
     out = {"recipe": recipe.name, "cell": args.cell, "method": args.method,
            "stochastic": args.stochastic, "method_params": mparams, "lr": table.lr,
-           "hidden": table.hidden, "seed": table.seed,
+           "hidden": table.hidden, "seed": table.seed, "nonlinearity": table.nonlinearity,
+           "bias_mode": args.bias_mode,
            "steps": tr.step, "test_bpc": round(log.final["test_bpc"], 4),
            "int_bpc": None if args.method == "float" else
            round(D.golden_bpc(tr.export(), corpus.test, "int"), 4),
