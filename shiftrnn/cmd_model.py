@@ -161,7 +161,8 @@ def model_info(m: golden.Model) -> dict:
         "formats": {k: str(m.formats[k]) for k in FORMAT_NAMES},
         "nonlinearity": {**m.nonlinearity.to_dict(), "describe": m.nonlinearity.describe()},
         "scales": [
-            {name: {"scale": q.scale, "C": q.C, "shift": q.shift}
+            {name: {"scale": q.scale, "C": _constants(q, len(golden.GATES[m.cell])),
+                    "shift": q.shift}
              for name, q in (("w_ih", layer.w_ih), ("w_hh", layer.w_hh))}
             for layer in m.layers
         ],
@@ -169,6 +170,16 @@ def model_info(m: golden.Model) -> dict:
         "ops_per_step": m.op_counts(),
         "meta": m.meta,
     }
+
+
+def _constants(q: golden.QuantMatrix, gates: int):
+    """The scale constants a matrix's sums meet: one (an int), one per gate (a list), or
+    ``'per row'`` (row scales that differ within a gate; the generator refuses them)."""
+    try:
+        c = q.block_multipliers(gates)
+    except ValueError:
+        return "per row"
+    return c[0] if len(set(c)) == 1 else c
 
 
 def cmd_info(args) -> int:

@@ -157,6 +157,22 @@ def test_info_human_and_json(capsys, tmp_path):
     assert info["formats"]["gate"] == "U8.7" and info["output_size"] == 2
 
 
+def test_info_names_the_scale_constants_per_gate(capsys, tmp_path):
+    """One constant per matrix, one per gate (per-gate scales) or 'per row', as the hardware
+    would apply them."""
+    rng = np.random.default_rng(3)
+    H, V = 4, 5
+    layer = {"weight_ih": rng.normal(0, .4, (3 * H, V)), "weight_hh": rng.normal(0, .4, (3 * H, H)),
+             "bias_ih": rng.normal(0, .4, 3 * H), "bias_hh": rng.normal(0, .4, 3 * H)}
+    tp = {"weight_ih_l0": {"row_scales": np.repeat([0.25, 0.5, 0.75], H)},
+          "weight_hh_l0": {"row_scales": rng.uniform(0.1, 0.6, 3 * H)}}
+    m = Model.from_float("gru", [layer], None, method="ternary", tensor_params=tp)
+    rc, out, _ = run_cli(capsys, "info", m.save(tmp_path / "m.npz"), "--json")
+    sc = json.loads(out)["scales"][0]
+    assert rc == 0 and sc["w_ih"]["C"] == m.layers[0].w_ih.block_multipliers(3)
+    assert len(set(sc["w_ih"]["C"])) == 3 and sc["w_hh"]["C"] == "per row"
+
+
 def test_info_bad_file(capsys, tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     rc, _, err = run_cli(capsys, "info", tmp_path / "bad.npz")
