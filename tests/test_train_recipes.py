@@ -275,5 +275,5 @@ def test_learned_scales_refuse_per_row_scales(monkeypatch):
     monkeypatch.setattr(recipes, "RECIPES", dict(recipes.RECIPES))
     recipes.RECIPES["bad"] = dataclasses.replace(recipes.RECIPES["accurate"], name="bad",
                                                  learn_scales=True)
-    with pytest.raises(ValueError, match="learn_scales trains one scale per matrix, not per"):
+    with pytest.raises(ValueError, match="learn_scales trains one scale per matrix or per gate"):
         QuantRNN("gru", 6, 8, 6, method="ternary", recipe="bad")

@@ -184,7 +184,7 @@ class QuantRNN(nn.Module):
             return {}
         if self.recipe.rows:
             raise ValueError(f"recipe {self.recipe.name!r}: learn_scales trains one scale per "
-                             "matrix, not per row (rows = true)")
+                             "matrix or per gate (gate_scales), not per row (rows = true)")
         start = self.tensor_quantizers()
         return {_scale_key(name): nn.Parameter(torch.full(self._scale_shape(name),
                                                           math.log2(q.scale)))
