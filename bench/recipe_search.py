@@ -78,6 +78,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, help="Adam base learning rate (default: the table's, "
                                              "5e-3)")
     ap.add_argument("--hidden", type=int, help="hidden units (default: the table's, 64)")
+    ap.add_argument("--seq-len", type=int, help="characters per training sequence (default: "
+                                                "the table's, 32)")
     ap.add_argument("--seed", type=int, help="seed (default: the table's, 0)")
     ap.add_argument("--nonlinearity", choices=("exact", "hard", "plan", "lut"),
                     help="default: the table's (hard)")
@@ -95,7 +97,7 @@ def main(argv=None) -> int:
     except CliError as e:
         sys.exit(str(e))
     table = paper_table.parse_args([])  # the table's budget, with this run's changes
-    for name in ("steps_per_epoch", "lr", "hidden", "seed", "nonlinearity"):
+    for name in ("steps_per_epoch", "lr", "hidden", "seq_len", "seed", "nonlinearity"):
         if getattr(args, name) is not None:
             setattr(table, name, getattr(args, name))
     torch.set_num_threads(1)
@@ -108,7 +110,8 @@ def main(argv=None) -> int:
     log = tr.run()
     out = {"recipe": recipe.name, "cell": args.cell, "method": args.method,
            "stochastic": args.stochastic, "method_params": mparams, "lr": table.lr,
-           "hidden": table.hidden, "seed": table.seed, "nonlinearity": table.nonlinearity,
+           "hidden": table.hidden, "seq_len": table.seq_len, "seed": table.seed,
+           "nonlinearity": table.nonlinearity,
            "bias_mode": args.bias_mode,
            "steps": tr.step, "test_bpc": round(log.final["test_bpc"], 4),
            "int_bpc": None if args.method == "float" else
