@@ -126,7 +126,8 @@ def kjv_corpus(chars: int | None) -> Path:
     return part
 
 
-def _formats(name):
+def wide_formats(name: str | None) -> dict | None:
+    """The activation formats :data:`WIDE_FORMATS` names (None: the defaults)."""
     import golden
 
     if name is None:
@@ -156,7 +157,7 @@ def run_one(job: dict) -> dict:
     corpus = job["corpus"]
     kw = dict(job["config"])
     kw["lr"] = kw["lr"] * kw.pop("lr_mult", 1)
-    fmts = _formats(kw.pop("formats", None))
+    fmts = wide_formats(kw.pop("formats", None))
     t0 = time.perf_counter()
     tr = Trainer(TrainConfig(**kw), task="lm", corpus=corpus)
     if fmts:

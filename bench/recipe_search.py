@@ -83,6 +83,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, help="seed (default: the table's, 0)")
     ap.add_argument("--nonlinearity", choices=("exact", "hard", "plan", "lut"),
                     help="default: the table's (hard)")
+    ap.add_argument("--formats", choices=tuple(paper_table.WIDE_FORMATS),
+                    help="wider activation formats (default: the 8-bit defaults)")
     ap.add_argument("--bias-mode", default="quantized", choices=("quantized", "fixed"),
                     help="biases quantized with their matrix (default) or fixed point")
     ap.add_argument("--results", help="append the JSON line to this file")
@@ -107,11 +109,13 @@ def main(argv=None) -> int:
                       bias_mode=args.bias_mode)
     t0 = time.perf_counter()
     tr = Trainer(cfg, task="lm", corpus=corpus)
+    if args.formats:
+        tr.net.formats.update(paper_table.wide_formats(args.formats))
     log = tr.run()
     out = {"recipe": recipe.name, "cell": args.cell, "method": args.method,
            "stochastic": args.stochastic, "method_params": mparams, "lr": table.lr,
            "hidden": table.hidden, "seq_len": table.seq_len, "seed": table.seed,
-           "nonlinearity": table.nonlinearity,
+           "nonlinearity": table.nonlinearity, "formats": args.formats,
            "bias_mode": args.bias_mode,
            "steps": tr.step, "test_bpc": round(log.final["test_bpc"], 4),
            "int_bpc": None if args.method == "float" else
