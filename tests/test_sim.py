@@ -347,6 +347,18 @@ def input_scaled_model(cell: str, method: str, input_kind: str, seed: int,
                                    method_params=params, tensor_params=tp)
 
 
+def assert_bit_exact_on_rtl(tmp_path, m: golden.Model, lanes: int | None) -> None:
+    """Generate ``m`` (folded on ``lanes``, or unrolled for None); the cocotb bench passes and
+    the fast path equals golden."""
+    d = hw.generate(m, out_dir=tmp_path / "d", lanes=lanes, unrolled=lanes is None)
+    design = sim.Design(d)
+    res = sim.verify(d, sequences=3, length=6, seed=1, tests=("timing", "streams"),
+                     work_dir=tmp_path / "run")
+    assert res.passed, res.summary()
+    fast = sim.simulate(design, random_batch(design, 3, 9, seed=2))
+    assert fast.golden_equal and fast.timing_ok, fast.message
+
+
 @pytest.mark.parametrize("cell,method,kind,lanes", [
     ("gru", "ternary", "token", 2), ("lstm", "exponential", "vector", 3),
     ("rnn", "pow2-ternary", "vector", None), ("gru", "binary", "token", None)])
@@ -355,13 +367,7 @@ def test_input_column_scales_on_rtl(tmp_path, cell, method, kind, lanes):
     entries for a vector input, per-token constants for a token input; bit-exact with golden."""
     m = input_scaled_model(cell, method, kind, seed=7)
     assert m.layers[0].x_scale is not None and m.layers[0].x_scale.max_terms >= 2
-    d = hw.generate(m, out_dir=tmp_path / "d", lanes=lanes, unrolled=lanes is None)
-    design = sim.Design(d)
-    res = sim.verify(d, sequences=3, length=6, seed=1, tests=("timing", "streams"),
-                     work_dir=tmp_path / "run")
-    assert res.passed, res.summary()
-    fast = sim.simulate(design, random_batch(design, 3, 9, seed=2))
-    assert fast.golden_equal and fast.timing_ok, fast.message
+    assert_bit_exact_on_rtl(tmp_path, m, lanes)
 
 
 @pytest.mark.parametrize("cell,method,kind,lanes", [
@@ -373,13 +379,7 @@ def test_gate_scales_on_rtl(tmp_path, cell, method, kind, lanes):
     m = input_scaled_model(cell, method, kind, seed=5, row_scales="gate")
     gates = len(golden.GATES[cell])
     assert len(set(m.layers[0].w_hh.block_multipliers(gates))) == gates
-    d = hw.generate(m, out_dir=tmp_path / "d", lanes=lanes, unrolled=lanes is None)
-    design = sim.Design(d)
-    res = sim.verify(d, sequences=3, length=6, seed=1, tests=("timing", "streams"),
-                     work_dir=tmp_path / "run")
-    assert res.passed, res.summary()
-    fast = sim.simulate(design, random_batch(design, 3, 9, seed=2))
-    assert fast.golden_equal and fast.timing_ok, fast.message
+    assert_bit_exact_on_rtl(tmp_path, m, lanes)
 
 
 def test_row_scales_within_a_gate_are_refused(tmp_path):
