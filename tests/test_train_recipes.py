@@ -268,7 +268,7 @@ def test_gate_scales_get_their_own_rows_lsq_gradient():
                                                  [0.25, 0.05]], dtype=torch.float64))
 
 
-def test_learned_scales_refuse_per_row_scales(monkeypatch):
+def test_learned_scales_refuse_per_row_scales_and_gate_scales_alone(monkeypatch):
     import dataclasses
 
     from train import recipes
@@ -277,3 +277,7 @@ def test_learned_scales_refuse_per_row_scales(monkeypatch):
                                                  learn_scales=True)
     with pytest.raises(ValueError, match="learn_scales trains one scale per matrix or per gate"):
         QuantRNN("gru", 6, 8, 6, method="ternary", recipe="bad")
+    recipes.RECIPES["bad"] = dataclasses.replace(recipes.RECIPES["paper"], name="bad",
+                                                 gate_scales=True)
+    with pytest.raises(ValueError, match="gate_scales = true needs learn_scales = true"):
+        QuantRNN("gru", 6, 8, 6, method="float", recipe="bad")

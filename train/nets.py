@@ -180,6 +180,9 @@ class QuantRNN(nn.Module):
     def _learned_scales(self) -> dict[str, nn.Parameter]:
         """The recipe's trained scales: log2 of every quantized matrix's starting scale (the
         recipe's own: fixed, or derived from the initial weights)."""
+        if self.recipe.gate_scales and not self.recipe.learn_scales:
+            raise ValueError(f"recipe {self.recipe.name!r}: gate_scales = true needs "
+                             "learn_scales = true (it trains one scale per gate)")
         if not self.recipe.learn_scales or self.method == "float":
             return {}
         if self.recipe.rows:
