@@ -245,15 +245,14 @@ def test_learned_scales_train_and_export_bit_for_bit(corpus, cell, method):
 
 
 def test_gate_scales_get_their_own_rows_lsq_gradient():
-    """A per-row trained scale (each gate's value repeated over its rows) gets each row's LSQ
+    """A trained scale per gate (its value repeated over the gate's rows) gets its rows' LSQ
     gradient, scaled by the weights that share one value; the values are the per-row ones."""
     rows = np.array([0.5, 0.5, 0.25, 0.25])
     q = train.TensorQuantizer("ternary", {"W0": 1.0}, 8, row_scales=rows)
     w = torch.tensor([[0.1, 0.3], [-0.4, 0.9], [0.1, -0.2], [0.3, 0.05]], dtype=torch.float64,
                      requires_grad=True)
     log_s = torch.log2(torch.tensor([0.5, 0.25], dtype=torch.float64)).requires_grad_()
-    s = (2.0 ** log_s).repeat_interleave(2)
-    out = q(w, scale=s, scale_share=4)
+    out = q(w, scale=2.0 ** log_s)
     assert torch.equal(out.detach(), torch.from_numpy(
         np.where(np.abs(w.detach().numpy()) > rows[:, None] / 2,
                  np.sign(w.detach().numpy()), 0) * rows[:, None]))

@@ -194,12 +194,6 @@ class QuantRNN(nn.Module):
                 for name, q in start.items()
                 if name not in self.matrix_of and q.method != "float"}
 
-    def _scale_share(self, name: str, p: torch.Tensor) -> int:
-        """How many weights of ``p`` share one trained scale (LSQ's gradient scale)."""
-        key = _scale_key(name)
-        return p.numel() // max(1, self.log_scales[key].numel()) if key in self.log_scales \
-            else p.numel()
-
     def _scale_shape(self, name: str) -> tuple:
         """Shape of matrix ``name``'s trained scale: one per gate with ``gate_scales`` (cells of
         more than one gate; the head has one), else a scalar."""
@@ -264,15 +258,9 @@ class QuantRNN(nn.Module):
 
     def learned_scale(self, name: str) -> torch.Tensor | None:
         """The trained scale of matrix ``name`` with gradient, or None: a 0-d tensor, or with
-        ``gate_scales`` one value per row (each gate's value repeated over its rows)."""
+        ``gate_scales`` one value per gate."""
         key = _scale_key(name)
-        if key not in self.log_scales:
-            return None
-        s = 2.0 ** self.log_scales[key].to(torch.float64)
-        if s.ndim:
-            rows = self.get_parameter(name).shape[0]
-            s = s.repeat_interleave(rows // s.numel())
-        return s
+        return 2.0 ** self.log_scales[key].to(torch.float64) if key in self.log_scales else None
 
     def tensor_quantizers(self) -> dict[str, TensorQuantizer]:
         """The quantizer of every weight tensor now: fixed ones, or with trained scales, or with
@@ -287,8 +275,8 @@ class QuantRNN(nn.Module):
             if name in self.matrix_of:
                 continue
             if self.log_scales:
-                s = self.learned_scale(name).detach()
-                s = s.numpy() if s.ndim else float(s)
+                s = self.learned_scale(name).detach()  # per gate: repeated over its rows
+                s = np.repeat(s.numpy(), len(params[name]) // s.numel()) if s.ndim else float(s)
             else:
                 s = data_scale(self.method, params[name], self.method_params,
                                self.recipe.threshold, per_row=rows)
@@ -354,8 +342,7 @@ class QuantRNN(nn.Module):
             elif self.bias_mode == "fixed" and (name.startswith("bias") or name == "head.bias"):
                 out[name] = fake_quant(p, self.bias_format)
             else:
-                out[name] = q(p, stoch, self.generator, self.learned_scale(name),
-                              self._scale_share(name, p))
+                out[name] = q(p, stoch, self.generator, self.learned_scale(name))
         return out
 
     # ----------------------------------------------------------------- forward

@@ -208,16 +208,15 @@ class TensorQuantizer:
 
     def __call__(self, w: torch.Tensor, stochastic: bool = False,
                  generator: torch.Generator | None = None,
-                 scale: torch.Tensor | None = None, scale_share: int | None = None
-                 ) -> torch.Tensor:
+                 scale: torch.Tensor | None = None) -> torch.Tensor:
         """Quantized ``w`` with a straight-through gradient to the shadow weights.
 
         ``scale``, when given, is the trained scale: a 0-d tensor whose value is this
-        quantizer's ``scale``, or one value per row equal to its ``row_scales``. It receives
-        LSQ's gradient (Esser et al., "Learned Step Size Quantization", 2020), ``level - w / s``
-        inside the clip range and ``level`` outside it, scaled by ``1 / sqrt(n * top level)``
-        where ``n`` (``scale_share``, default ``w.numel()``) is the number of weights that share
-        one trained value. The forward value is unchanged.
+        quantizer's ``scale``, or one value per equal block of rows (a gate's), which repeated
+        over the blocks' rows equals its ``row_scales``. It receives LSQ's gradient (Esser et
+        al., "Learned Step Size Quantization", 2020), ``level - w / s`` inside the clip range and
+        ``level`` outside it, scaled by ``1 / sqrt(n * top level)`` where ``n`` is the number of
+        weights that share one trained value. The forward value is unchanged.
         """
         if self.method == "float":
             return w
@@ -225,13 +224,13 @@ class TensorQuantizer:
         out = ste(w, q)
         if scale is None:
             return out
-        scale_share = scale_share or w.numel()
+        share = w.numel() // max(1, scale.numel())
         s, top = self._row_view(w) if self.row_scales is not None else self.scale, self.top_level
         v = w.detach().to(torch.float64) / s
         grad = q.to(torch.float64) / s - torch.where(v.abs() <= top, v, torch.zeros_like(v))
-        grad = grad / math.sqrt(scale_share * top)
+        grad = grad / math.sqrt(share * top)
         if scale.ndim:
-            scale = scale.view(s.shape)
+            scale = scale.repeat_interleave(w.shape[0] // scale.numel()).view(s.shape)
         return out + (scale - scale.detach()).to(w.dtype) * grad.to(w.dtype)
 
     def _row_view(self, w: torch.Tensor) -> torch.Tensor:
