@@ -253,6 +253,21 @@ class Model:
     def gates(self) -> int:
         return CELLS[self.cell]
 
+    def scale_granularity(self) -> str:
+        """How the matrices' scales are shared: ``'matrix'`` (one constant per matrix), ``'gate'``
+        (one per gate's block of rows, not all equal) or ``'row'`` (per-row scales that differ
+        within a gate, or within the head; golden runs them, the generator refuses them)."""
+        kind = "matrix"
+        mats = [(q, self.gates) for layer in self.layers for q in (layer.w_ih, layer.w_hh)]
+        for q, blocks in mats + ([(self.head.w, 1)] if self.head is not None else []):
+            try:
+                constants = q.block_multipliers(blocks)
+            except ValueError:
+                return "row"
+            if len(set(constants)) > 1:
+                kind = "gate"
+        return kind
+
     @property
     def output_size(self) -> int | None:
         return None if self.head is None else self.head.w.codes.shape[0]

@@ -351,7 +351,7 @@ def _check_demo_rerun_and_failure(tmp_path, out, folder, capsys, monkeypatch) ->
 def _report_inputs() -> ReportInputs:
     """A small set of stage results, as the stages record them (no tools)."""
     info = ModelInfo("rnn", "binary", {}, "token", 4, 3, 4, 1, "hard", {"h": "S8.6"}, 2,
-                     "quantized", 36, 36, None)
+                     "matrix", "quantized", 36, 36, None)
     synth = SynthFigures("ice40", 123, 45, 6, 0, 1, 200, {"SB_LUT4": 123}, (), "0", 1.0, True)
     energy = {"shiftrnn": EnergyEstimate("shiftrnn", 2.0, {"add": 2.0}),
               "float32": EnergyEstimate("float32", 50.0, {"mac_mult": 50.0})}

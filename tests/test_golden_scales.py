@@ -127,3 +127,23 @@ def test_bad_scale_fields_are_named(tmp_path, rng):
 def test_scale_vector_from_float_keeps_sign_and_terms():
     sv = ScaleVector.from_float([-0.3, 5.0, 0.0], 1)
     assert sv.max_terms == 1 and sv.values.tolist() == [-0.25, 4.0, 0.0]
+
+
+@pytest.mark.parametrize("hh_scales,head_scales,kind", [
+    (None, None, "matrix"), ("gate", None, "gate"), ("row", None, "row"),
+    (None, "row", "row")])
+def test_scale_granularity_names_what_the_sums_meet(rng, hh_scales, head_scales, kind):
+    """One constant per matrix, one per gate (equal within each gate's rows, not across gates)
+    or per row (differing within a gate, or within the head)."""
+    H, V = 4, 5
+    layer = {"weight_ih": rng.normal(0, .4, (3 * H, V)), "weight_hh": rng.normal(0, .4, (3 * H, H)),
+             "bias_ih": rng.normal(0, .4, 3 * H), "bias_hh": rng.normal(0, .4, 3 * H)}
+    head = {"weight": rng.normal(0, .4, (V, H)), "bias": rng.normal(0, .4, V)}
+    rows = {"gate": np.repeat([0.25, 0.5, 0.75], H), "row": rng.uniform(0.1, 0.6, 3 * H)}
+    tp = {}
+    if hh_scales:
+        tp["weight_hh_l0"] = {"row_scales": rows[hh_scales]}
+    if head_scales:
+        tp["head.weight"] = {"row_scales": rng.uniform(0.1, 0.6, V)}
+    m = Model.from_float("gru", [layer], head, method="ternary", tensor_params=tp)
+    assert m.scale_granularity() == kind

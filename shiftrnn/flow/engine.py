@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Bump when a stage's computation or its result record changes: recorded results rerun.
-FLOW_VERSION = 2
+FLOW_VERSION = 3
 STATE_FILE = "flow_state.json"
 
 

@@ -223,7 +223,8 @@ def _model(d: Doc, r: ReportInputs, img: Path, files: list[str]) -> None:
         ["hidden / output", f"{info.hidden_size} / {info.output_size or '-'}"],
         ["nonlinearity", info.nonlinearity],
         ["formats", ", ".join(f"{k} {f}" for k, f in info.formats.items())],
-        ["scales", f"{info.scale_terms} CSD term(s); biases {info.bias_mode}"],
+        ["scales", f"one per {info.scale_granularity}, {info.scale_terms} CSD term(s); "
+                   f"biases {info.bias_mode}"],
         ["model hash", f"`{q.hash[:16]}...`"],
     ], "ll")
     if m.source == "train":

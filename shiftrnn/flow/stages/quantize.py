@@ -35,6 +35,7 @@ class ModelInfo:
     nonlinearity: str
     formats: dict[str, str]
     scale_terms: int
+    scale_granularity: str
     bias_mode: str
     weights: int
     nonzero_weights: int
@@ -50,7 +51,8 @@ def model_info(m: golden.Model) -> ModelInfo:
         input_kind=m.input_kind, input_size=int(m.input_size), hidden_size=int(m.hidden_size),
         output_size=m.output_size, layers=len(m.layers), nonlinearity=m.nonlinearity.describe(),
         formats={k: str(v) for k, v in m.formats.items()}, scale_terms=m.scale_terms,
-        bias_mode=m.bias_mode, weights=sum(int(q.codes.size) for q in mats),
+        scale_granularity=m.scale_granularity(), bias_mode=m.bias_mode,
+        weights=sum(int(q.codes.size) for q in mats),
         nonzero_weights=sum(int(np.count_nonzero(q.codes)) for q in mats),
         vocab=len(m.meta.get("vocab", [])) or None)
 
