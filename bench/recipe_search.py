@@ -43,8 +43,10 @@ def _value(field: dataclasses.Field, text: str):
         if text.lower() not in ("true", "false", "1", "0"):
             sys.exit(f"--set {field.name}: expected true or false, got {text!r}")
         return text.lower() in ("true", "1")
+    if kind == "float | None" and text.lower() == "none":
+        return None
     try:
-        return {"float": float, "str": str}[kind](text)
+        return {"float": float, "float | None": float, "str": str}[kind](text)
     except (KeyError, ValueError):
         sys.exit(f"--set {field.name}: expected a {kind}, got {text!r}")
 

@@ -194,6 +194,8 @@ def test_recipe_search_variant(monkeypatch):
     assert (r.lr_scale, r.quant_lr, r.init, r.input_norm) == (False, 4.0, "torch", True)
     assert r.name == "paper+lr_scale=False+quant_lr=4.0+init=torch"
     assert recipes.get_recipe(r.name) is r
+    assert mod.variant("learned", ["quant_final_lr=none"]).quant_final_lr is None
+    assert mod.variant("paper", ["quant_final_lr=0"]).quant_final_lr == 0.0
     with pytest.raises(SystemExit, match="FIELD one of scales, threshold"):
         mod.variant("paper", ["bogus=1"])
     with pytest.raises(SystemExit, match="lr_scale: expected true or false"):
@@ -237,7 +239,7 @@ def test_learned_scales_train_and_export_bit_for_bit(corpus, cell, method):
     assert bpc(model, corpus.test, "int") == pytest.approx(log.final["test_bpc"], abs=1e-9)
     params = tr.net.tensor_params()
     H = tr.net.hidden_size
-    want = np.repeat(2.0 ** moved["weight_hh_l0"].double().numpy(), H)
+    want = np.repeat((2.0 ** moved["weight_hh_l0"].double()).numpy(), H)
     assert np.array_equal(params["weight_hh_l0"]["row_scales"], want)
     assert params["bias_hh_l0"]["row_scales"] is params["weight_hh_l0"]["row_scales"]
     assert params["head.weight"][golden.SCALE_PARAMS[method]] == 2.0 ** moved["head_weight"].item()
@@ -280,3 +282,35 @@ def test_learned_scales_refuse_per_row_scales_and_gate_scales_alone(monkeypatch)
                                                  gate_scales=True)
     with pytest.raises(ValueError, match="gate_scales = true needs learn_scales = true"):
         QuantRNN("gru", 6, 8, 6, method="float", recipe="bad")
+
+
+def test_quantized_networks_anneal_to_their_own_final_lr(corpus):
+    """``quant_final_lr``: a quantized network's learning rate decays to it (every tensor);
+    a float network's to ``final_lr``."""
+    recipe = RECIPES["learned"]
+    assert recipe.quant_final_lr == 0.0 and recipe.lr_factor(1.0, 0.0) == 0.0
+    assert recipe.lr_factor(1.0) == pytest.approx(recipe.final_lr)
+    ends = {}
+    for method in ("ternary", "float"):
+        tr = Trainer(config(method=method, recipe="learned"), corpus=corpus)
+        start = tr._lr()
+        tr.run()
+        ends[method] = tr._lr() / start
+        last = [g["lr"] / g.get("lr_scale", 1.0) for g in tr.opt.param_groups]
+        assert max(last) - min(last) < 1e-12 and max(last) < start  # one schedule for all
+    assert ends["ternary"] == 0.0 and ends["float"] == pytest.approx(recipe.final_lr)
+
+
+@pytest.mark.parametrize("f", [1, 2])
+def test_trained_pow2_ternary_scale_starts_at_the_ternary_level(f):
+    """A trained pow2-ternary scale starts with its first level ``scale * 2**-f`` at ternary's
+    W0; the authors' recipe keeps their scale of 1."""
+    mp = {"f": f}
+    learned = QuantRNN("gru", 10, 16, 10, method="pow2-ternary", method_params=mp,
+                       recipe="learned").quantizers
+    ternary = QuantRNN("gru", 10, 16, 10, method="ternary", recipe="learned").quantizers
+    paper = QuantRNN("gru", 10, 16, 10, method="pow2-ternary", method_params=mp,
+                     recipe="paper").quantizers
+    for name in ("weight_ih_l0", "weight_hh_l0", "head.weight"):
+        assert learned[name].scale * 2.0**-f == pytest.approx(ternary[name].scale)
+        assert paper[name].scale == 1.0

@@ -208,7 +208,9 @@ class QuantRNN(nn.Module):
         owner.register_parameter(attr, p)
         key = golden.SCALE_PARAMS.get(self.method)
         if self.recipe.scales == "paper" and key not in self.method_params:
-            self.fixed_params[name] = paper_scale(self.method, *paper)
+            f = check_method_params(self.method, shape, **self.method_params)["f"] \
+                if self.recipe.learn_scales and self.method == "pow2-ternary" else None
+            self.fixed_params[name] = paper_scale(self.method, *paper, trained_f=f)
         if matrix is not None:
             self.matrix_of[name] = matrix
         if self.method == "float":

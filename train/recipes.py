@@ -54,6 +54,11 @@ class Recipe:
         Fraction of the planned steps with a linear learning-rate warm-up.
     final_lr : float
         The cosine decay ends at ``final_lr * lr``.
+    quant_final_lr : float or None
+        Where the decay of a quantized network ends instead (``None``: ``final_lr``; float
+        networks keep ``final_lr``). Few-level weights move in steps of their levels and, with
+        BinaryConnect's learning-rate scale, keep flipping between them late in training;
+        annealing to nothing lets the network that is exported settle.
     det_tail : float
         Fraction of the planned steps, at the end, trained with deterministic quantization
         even when ``stochastic`` is set, so that the network that is evaluated and exported
@@ -94,6 +99,7 @@ class Recipe:
     clip: bool = True
     warmup: float = 0.0
     final_lr: float = 0.1
+    quant_final_lr: float | None = None
     det_tail: float = 0.0
     float_start: float = 0.0
     learn_scales: bool = False
@@ -102,27 +108,35 @@ class Recipe:
     smooth_grad: bool = False
     quant_lr: float = 1.0
 
-    def lr_factor(self, frac: float) -> float:
-        """Learning-rate multiplier at ``frac`` (0..1) of the planned steps."""
+    def lr_factor(self, frac: float, final_lr: float | None = None) -> float:
+        """Learning-rate multiplier at ``frac`` (0..1) of the planned steps, decaying to
+        ``final_lr`` (None: the recipe's)."""
+        end = self.final_lr if final_lr is None else final_lr
         frac = min(1.0, max(0.0, frac))
         if self.warmup and frac < self.warmup:
             return (frac + 1e-3) / (self.warmup + 1e-3)
         span = 1.0 - self.warmup
         t = (frac - self.warmup) / span if span > 0 else 1.0
-        return self.final_lr + (1 - self.final_lr) * 0.5 * (1 + math.cos(math.pi * t))
+        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def paper_scale(method: str, role: str, n_in: int, units: int) -> dict:
+def paper_scale(method: str, role: str, n_in: int, units: int, *,
+                trained_f: int | None = None) -> dict:
     """The authors' per-matrix scale of one tensor (``{}`` when the method has none).
 
     ``role`` is ``'input'`` (input matrix and both biases of a layer; the head counts as the
-    input matrix of a layer of ``units`` outputs) or ``'recurrent'``.
+    input matrix of a layer of ``units`` outputs) or ``'recurrent'``. ``trained_f`` (a trained
+    scale's start, pow2-ternary's ``f``): pow2-ternary, which has no scale in the authors'
+    code (1: its first level ``2**-f`` would leave nearly every ``N(0, 0.1)`` weight at 0),
+    starts with its first level at ternary's ``W0``, where a trained ternary scale starts.
     """
     if method == "binary":
         return {"H": 1.0}
+    fan = n_in + units if role == "input" else 2 * units
     if method == "ternary":
-        fan = n_in + units if role == "input" else 2 * units
         return {"W0": math.sqrt(6.0 / fan)}
+    if method == "pow2-ternary" and trained_f is not None:
+        return {"scale": math.sqrt(6.0 / fan) * 2.0**trained_f}
     return {}
 
 
@@ -140,10 +154,11 @@ RECIPES: dict[str, Recipe] = {
                         "init", scales="paper", input_norm=True, lr_scale=True, init="paper"),
         Recipe("learned", "'paper' with one scale per gate of every matrix (the head: one) "
                           "trained by gradient (LSQ) from the authors' values at 3x the base "
-                          "learning rate, and hard sigmoid/tanh with the smooth functions' "
-                          "gradient",
+                          "learning rate, quantized weights annealed to a learning rate of 0, "
+                          "and hard sigmoid/tanh with the smooth functions' gradient",
                scales="paper", input_norm=True, lr_scale=True, init="paper",
-               learn_scales=True, gate_scales=True, scale_lr=3.0, smooth_grad=True),
+               learn_scales=True, gate_scales=True, scale_lr=3.0, quant_final_lr=0.0,
+               smooth_grad=True),
         Recipe("accurate", "for accuracy: input batch norm, per-row scales from the weights at "
                            "every step (ternary threshold 0.7 mean|w|), 4x learning rate for "
                            "quantized matrices, no range clipping, deterministic last 25 %",

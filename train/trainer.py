@@ -345,7 +345,11 @@ class Trainer:
         return min(1.0, self.step / total)
 
     def _lr(self) -> float:
-        return self.config.lr * get_recipe(self.config.recipe).lr_factor(self._progress())
+        """The learning rate now; a quantized network's decay ends at the recipe's
+        ``quant_final_lr`` when it has one."""
+        recipe = get_recipe(self.config.recipe)
+        final = None if self.net.method == "float" else recipe.quant_final_lr
+        return self.config.lr * recipe.lr_factor(self._progress(), final)
 
     def _quantize_mode(self) -> str:
         """``'none'`` in the recipe's float start, else ``'train'``."""
