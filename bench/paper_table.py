@@ -5,12 +5,14 @@ with shiftrnn's ``accurate`` recipes, at one budget; the float networks also at 
 base learning rate, since the best rate differs between float and quantized weights.
 
 Every run gets the same budget (training steps, hidden size, base learning rate, seed) and is
-tested on the weights of its best validated epoch. Each row reports the trainer's test BPC, the
-exported golden model's integer-path BPC (what the hardware computes), the integer path over
-long streams (256, 4096 and 32768 characters from the zero state), and for the GRU models of
-the recipes the generator builds (``paper``, ``learned``, ``accurate-matrix``) the RTL's BPC
-(``sim.simulate`` on a slice of the test text; the same slice's golden number beside it). The
-table is printed and written to the '## Paper table' section of docs/benchmarks.md.
+tested on the weights of its best validated epoch; the ``learned`` rows also run at more seeds
+(``--seeds``), and their means against the float network's mean get a table of their own.
+Each row reports the trainer's test BPC, the exported golden model's integer-path BPC (what the
+hardware computes), the integer path over long streams (256, 4096 and 32768 characters from the
+zero state), and for the GRU models of the recipes the generator builds (``paper``, ``learned``,
+``accurate-matrix``) the RTL's BPC (``sim.simulate`` on a slice of the test text; the same
+slice's golden number beside it). The table is printed and written to the '## Paper table'
+section of docs/benchmarks.md.
 
 Usage::
 
@@ -89,6 +91,9 @@ ROWS = [
      True),
     ("classic: ternary (stoch)", "ternary", True, "classic", {}, ("gru",), False),
 ]
+#: The recipe whose rows (its float network at the base learning rate and its quantized
+#: networks) also run at more seeds (``--seeds``): the one the accuracy target is about.
+SEEDED_RECIPE = "learned"
 #: Stream lengths of the long-stream columns (characters from the zero state).
 STREAMS = (256, 4096, 32768)
 #: RTL slice: this many streams of 256 characters from the start of the test text.
@@ -222,6 +227,43 @@ def best_float(results: dict, cell: str, label: str) -> dict | None:
     return min(rows, key=lambda r: r["test_bpc"], default=None)
 
 
+def seeded(label: str, extra: dict) -> bool:
+    """Whether a row also runs at the extra seeds."""
+    return label.startswith(f"{SEEDED_RECIPE}:") and "lr_mult" not in extra
+
+
+def seed_label(label: str, seed: int, first: int) -> str:
+    """The results key of a row at ``seed`` (the row's own label at the table's seed)."""
+    return label if seed == first else f"{label} @seed {seed}"
+
+
+def render_seeds(results: dict, cell: str, seeds: list[int]) -> list[str]:
+    """The seeded recipe's rows of one cell at every seed, their mean and its difference to
+    the float network's mean (nothing with one seed or without the float rows)."""
+    rows = []
+    for label, method, _, _, extra, only, _ in ROWS:
+        runs = [results.get((cell, seed_label(label, s, seeds[0]))) for s in seeds]
+        if seeded(label, extra) and (only is None or cell in only) and None not in runs:
+            bpcs = [r["test_bpc"] for r in runs]
+            rows.append((label, method, bpcs, sum(bpcs) / len(bpcs)))
+    fmean = next((mean for _, method, _, mean in rows if method == "float"), None)
+    if len(seeds) < 2 or fmean is None:
+        return []
+    out = [f"{cell.upper()}, recipe `{SEEDED_RECIPE}` at seeds "
+           f"{', '.join(map(str, seeds))} (test BPC; the mean against the float network's "
+           "mean):", "",
+           "| weights | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | vs float |",
+           "|---|" + "---:|" * (len(seeds) + 2)]
+    for label, method, bpcs, mean in rows:
+        d = "" if method == "float" else f"{mean - fmean:+.3f}"
+        out.append(f"| {label} | " + " | ".join(f"{b:.3f}" for b in bpcs)
+                   + f" | {mean:.3f} | {d} |")
+    out.append("")
+    out += [f"- {cell.upper()} {label}, mean of {len(seeds)} seeds: {verdict(mean - fmean)} "
+            f"({mean - fmean:+.3f} BPC)." for label, method, _, mean in rows if method != "float"]
+    return out + [""]
+
+
 def verdict(d: float) -> str:
     return ("fails" if d > 0.5 else "clearly worse" if d > 0.1 else "worse" if d > 0.05 else
             "within 0.05" if d >= -0.05 else "beats float")
@@ -234,7 +276,10 @@ def render(results: dict, cells, meta: dict) -> str:
         f"({meta['epochs']} validations of {meta['per_epoch']} steps), batch {meta['batch']} x "
         f"{meta['seq_len']} characters, hidden {meta['hidden']}, 1 layer, Adam base lr "
         f"{meta['lr']:g}, nonlinearity '{meta['nonlinearity']}', default activation formats "
-        f"with fake quantization unless a row says otherwise, seed {meta['seed']}. "
+        f"with fake quantization unless a row says otherwise, seed {meta['seed']}"
+        + (f" (the `{SEEDED_RECIPE}` rows also at seeds "
+           f"{', '.join(map(str, meta['seeds'][1:]))}: the table below each cell's)"
+           if len(meta["seeds"]) > 1 else "") + ". "
         f"{len(results)} runs, {training / 60:.0f} min of training summed over the runs; the "
         f"last invocation trained {meta['runs']} of them (and ran the RTL of the rows that had "
         f"none) in {meta['wall'] / 60:.0f} min on {meta['jobs']} worker(s) ({meta['cores']} "
@@ -286,6 +331,7 @@ def render(results: dict, cells, meta: dict) -> str:
                     f"; against the best learning rate's float: {verdict(db)}, {db:+.3f}"
                 out.append(f"- {cell.upper()} {label}: {verdict(dd)} ({dd:+.3f} BPC{more}).")
         out.append("")
+        out += render_seeds(results, cell, meta["seeds"])
     return "\n".join(out)
 
 
@@ -303,16 +349,26 @@ def train_config(args, cell: str, method: str, stochastic: bool, recipe: str) ->
 
 
 def plan(args, corpus) -> list[dict]:
+    """One job per row and cell, and per extra seed of the seeded recipe's rows (``row``: the
+    row's label; ``label``: its results key)."""
     jobs = []
     for cell in args.cells:
         for label, method, stoch, recipe, extra, only, rtl in ROWS:
             if only is not None and cell not in only:
                 continue
-            cfg = train_config(args, cell, method, stoch, recipe)
-            cfg.update(extra)
-            jobs.append({"config": cfg, "corpus": corpus, "label": label, "rtl": rtl,
-                         "models": args.models})
+            seeds = seed_list(args) if seeded(label, extra) else [args.seed]
+            for seed in seeds:
+                cfg = train_config(args, cell, method, stoch, recipe)
+                cfg.update(extra, seed=seed)
+                jobs.append({"config": cfg, "corpus": corpus, "row": label,
+                             "label": seed_label(label, seed, args.seed),
+                             "rtl": rtl and seed == args.seed, "models": args.models})
     return jobs
+
+
+def seed_list(args) -> list[int]:
+    """The seeds of the seeded recipe's rows: the table's, then ``--seeds - 1`` more."""
+    return list(range(args.seed, args.seed + max(1, args.seeds)))
 
 
 def table_corpus(args) -> tuple:
@@ -345,6 +401,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seq-len", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, default=3,
+                    help=f"the '{SEEDED_RECIPE}' rows (float at the base learning rate and "
+                         "quantized) run at this many seeds from --seed; their means get a table "
+                         "of their own")
     ap.add_argument("--nonlinearity", default="hard", choices=("exact", "hard", "plan", "lut"))
     ap.add_argument("--cells", nargs="+", default=["gru", "lstm"], choices=("rnn", "gru", "lstm"))
     ap.add_argument("--rows", nargs="*", help="only the rows with these labels")
@@ -361,7 +421,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.quick:
         args.corpus, args.hidden, args.epochs, args.steps_per_epoch = "builtin", 8, 2, 3
-        args.no_rtl, args.no_write = True, True
+        args.no_rtl, args.no_write, args.seeds = True, True, 1
         args.models = tempfile.mkdtemp(prefix="paper-table-")
     return args
 
@@ -372,7 +432,7 @@ def main(argv=None) -> int:
     Path(args.models).mkdir(parents=True, exist_ok=True)
     jobs = plan(args, corpus)
     if args.rows:
-        jobs = [j for j in jobs if j["label"] in args.rows]
+        jobs = [j for j in jobs if j["row"] in args.rows]
     results = {}
     if args.results and Path(args.results).is_file():
         done = json.loads(Path(args.results).read_text())
@@ -407,7 +467,8 @@ def main(argv=None) -> int:
                 steps=next(iter(results.values()))["steps"], epochs=args.epochs,
                 per_epoch=args.steps_per_epoch, batch=args.batch, seq_len=args.seq_len,
                 hidden=args.hidden, lr=args.lr, nonlinearity=args.nonlinearity, seed=args.seed,
-                runs=len(todo), wall=wall, jobs=args.jobs, cores=os.cpu_count(), load=load)
+                seeds=seed_list(args), runs=len(todo), wall=wall, jobs=args.jobs,
+                cores=os.cpu_count(), load=load)
     body = render(results, args.cells, meta)
     print()
     print(body)

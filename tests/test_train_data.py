@@ -117,8 +117,10 @@ def test_paper_table_section_writer(tmp_path):
                                           "rtl": {"rtl": None, "golden": 2.1,
                                                   "why": "per-row scales are not supported"}}}
     meta = dict(corpus="c", steps=5, epochs=1, per_epoch=5, batch=2, seq_len=3, hidden=4,
-                lr=0.1, nonlinearity="hard", seed=0, runs=3, wall=1.0, jobs=1, cores=2, load=0.5)
+                lr=0.1, nonlinearity="hard", seed=0, seeds=[0], runs=3, wall=1.0, jobs=1,
+                cores=2, load=0.5)
     body = P.render(res, ["gru"], meta)
+    assert "mean of" not in body  # one seed: no seeds table
     assert "GRU paper: binary: fails (+0.900 BPC; against the best learning rate's float: " \
         "fails, +1.100)" in body
     assert "GRU learned: ternary: within 0.05 (+0.040 BPC)." in body  # its own float twin
@@ -136,3 +138,33 @@ def test_paper_table_section_writer(tmp_path):
     assert "stale" not in text and "kept" in text and "| paper: binary | 2.900 |" in text
     assert text.index("## Paper table") < text.index("## Other")
 
+
+
+def test_paper_table_seeds(tmp_path):
+    """The ``learned`` rows at more seeds: one job per seed, keyed apart, the RTL at the first
+    only; their means against the float network's mean in a table of their own."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "paper_table.py"
+    spec = importlib.util.spec_from_file_location("paper_table", path)
+    P = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(P)
+    args = P.parse_args(["--seeds", "3", "--seed", "4", "--cells", "gru"])
+    jobs = {j["label"]: j for j in P.plan(args, corpus=None)}
+    seeded = [lbl for lbl in jobs if "@seed" in lbl]
+    assert len(seeded) == 2 * 5  # learned float (base rate) and its 4 methods, seeds 5 and 6
+    ternary = jobs["learned: ternary @seed 6"]
+    assert ternary["config"]["seed"] == 6 and ternary["row"] == "learned: ternary"
+    assert not ternary["rtl"] and jobs["learned: ternary"]["rtl"]
+    assert jobs["learned: ternary"]["config"]["seed"] == 4
+    assert "learned: float, lr x2 @seed 5" not in jobs and "paper: ternary @seed 5" not in jobs
+    res = {("gru", P.seed_label(lbl, s, 4)): {"test_bpc": b}
+           for lbl, bpcs in (("learned: float", (2.0, 2.1, 2.2)),
+                             ("learned: ternary", (2.1, 2.1, 2.1)))
+           for s, b in zip((4, 5, 6), bpcs, strict=True)}
+    body = "\n".join(P.render_seeds(res, "gru", [4, 5, 6]))
+    assert "| learned: ternary | 2.100 | 2.100 | 2.100 | 2.100 | +0.000 |" in body
+    assert "| learned: float | 2.000 | 2.100 | 2.200 | 2.100 |  |" in body
+    assert "GRU learned: ternary, mean of 3 seeds: within 0.05 (+0.000 BPC)." in body
+    assert P.render_seeds(res, "gru", [4]) == []
