@@ -62,7 +62,10 @@ def variant(base: str, settings: list[str]) -> recipes.Recipe:
                      f"{', '.join(k for k in fields if k not in ('name', 'description'))}")
         changes[key] = _value(fields[key], text)
     name = base + "".join(f"+{k}={v}" for k, v in changes.items())
-    recipe = dataclasses.replace(recipes.get_recipe(base), name=name, **changes)
+    try:
+        recipe = dataclasses.replace(recipes.get_recipe(base), name=name, **changes)
+    except ValueError as e:
+        sys.exit(f"--set: {e}")
     recipes.RECIPES[name] = recipe  # this process only: the Trainer finds recipes by name
     return recipe
 

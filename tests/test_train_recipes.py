@@ -200,6 +200,9 @@ def test_recipe_search_variant(monkeypatch):
         mod.variant("paper", ["bogus=1"])
     with pytest.raises(SystemExit, match="lr_scale: expected true or false"):
         mod.variant("paper", ["lr_scale=maybe"])
+    with pytest.raises(SystemExit, match=r"--set: recipe 'paper\+rows=True': rows = true "
+                                         "needs scales = 'data'"):
+        mod.variant("paper", ["rows=true"])
     with pytest.raises(SystemExit, match="quant_lr: expected a float"):
         mod.variant("paper", ["quant_lr=x"])
 
@@ -269,19 +272,24 @@ def test_gate_scales_get_their_own_rows_lsq_gradient():
                                                  [0.25, 0.05]], dtype=torch.float64))
 
 
-def test_learned_scales_refuse_per_row_scales_and_gate_scales_alone(monkeypatch):
+@pytest.mark.parametrize("base,change,message", [
+    ("accurate", {"learn_scales": True}, "learn_scales trains one scale per matrix or per gate"),
+    ("paper", {"gate_scales": True}, "gate_scales = true needs learn_scales = true"),
+    ("paper", {"rows": True}, "rows = true needs scales = 'data'"),
+    ("paper", {"scales": "Paper"}, "scales must be one of glorot, paper, data, got 'Paper'"),
+    ("paper", {"init": "xavier"}, "init must be one of torch, paper"),
+    ("learned", {"quant_final_lr": 1.5}, r"quant_final_lr must be in \[0, 1\]"),
+    ("paper", {"final_lr": -0.1}, r"final_lr must be in \[0, 1\]"),
+    ("paper", {"quant_lr": 0.0}, "quant_lr must be > 0"),
+    ("paper", {"scale_lr": -1.0}, "scale_lr must be >= 0"),
+])
+def test_recipe_refuses_bad_values_and_combinations(base, change, message):
+    """A recipe is checked when it is made: a field out of range, or a combination that would
+    silently do nothing, is one line naming the recipe and the field."""
     import dataclasses
 
-    from train import recipes
-    monkeypatch.setattr(recipes, "RECIPES", dict(recipes.RECIPES))
-    recipes.RECIPES["bad"] = dataclasses.replace(recipes.RECIPES["accurate"], name="bad",
-                                                 learn_scales=True)
-    with pytest.raises(ValueError, match="learn_scales trains one scale per matrix or per gate"):
-        QuantRNN("gru", 6, 8, 6, method="ternary", recipe="bad")
-    recipes.RECIPES["bad"] = dataclasses.replace(recipes.RECIPES["paper"], name="bad",
-                                                 gate_scales=True)
-    with pytest.raises(ValueError, match="gate_scales = true needs learn_scales = true"):
-        QuantRNN("gru", 6, 8, 6, method="float", recipe="bad")
+    with pytest.raises(ValueError, match=f"recipe 'bad': {message}"):
+        dataclasses.replace(RECIPES[base], name="bad", **change)
 
 
 def test_quantized_networks_anneal_to_their_own_final_lr(corpus):

@@ -180,14 +180,8 @@ class QuantRNN(nn.Module):
     def _learned_scales(self) -> dict[str, nn.Parameter]:
         """The recipe's trained scales: log2 of every quantized matrix's starting scale (the
         recipe's own: fixed, or derived from the initial weights)."""
-        if self.recipe.gate_scales and not self.recipe.learn_scales:
-            raise ValueError(f"recipe {self.recipe.name!r}: gate_scales = true needs "
-                             "learn_scales = true (it trains one scale per gate)")
         if not self.recipe.learn_scales or self.method == "float":
             return {}
-        if self.recipe.rows:
-            raise ValueError(f"recipe {self.recipe.name!r}: learn_scales trains one scale per "
-                             "matrix or per gate (gate_scales), not per row (rows = true)")
         start = self.tensor_quantizers()
         return {_scale_key(name): nn.Parameter(torch.full(self._scale_shape(name),
                                                           math.log2(q.scale)))

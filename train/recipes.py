@@ -17,6 +17,11 @@ from dataclasses import dataclass
 __all__ = ["DEFAULT_RECIPE", "RECIPES", "Recipe", "get_recipe"]
 
 
+#: The values of :attr:`Recipe.scales` and :attr:`Recipe.init`.
+SCALE_KINDS = ("glorot", "paper", "data")
+INITS = ("torch", "paper")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How a network is trained, beyond the numbers in :class:`TrainConfig`.
@@ -107,6 +112,32 @@ class Recipe:
     scale_lr: float = 1.0
     smooth_grad: bool = False
     quant_lr: float = 1.0
+
+    def __post_init__(self):
+        """Refuse, in one line naming the recipe and the field, a value out of its range or a
+        combination that would silently do nothing."""
+        def bad(message: str):
+            raise ValueError(f"recipe {self.name!r}: {message}")
+
+        for name, allowed in (("scales", SCALE_KINDS), ("init", INITS)):
+            if getattr(self, name) not in allowed:
+                bad(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        for name in ("warmup", "final_lr", "quant_final_lr", "det_tail", "float_start"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 <= v <= 1.0:
+                bad(f"{name} must be in [0, 1] (a fraction), got {v!r}")
+        for name in ("threshold", "norm_gamma", "quant_lr"):
+            if not getattr(self, name) > 0:
+                bad(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.scale_lr < 0:
+            bad(f"scale_lr must be >= 0, got {self.scale_lr!r}")
+        if self.rows and self.scales != "data":
+            bad("rows = true needs scales = 'data' (per-row scales come from the weights)")
+        if self.gate_scales and not self.learn_scales:
+            bad("gate_scales = true needs learn_scales = true (it trains one scale per gate)")
+        if self.learn_scales and self.rows:
+            bad("learn_scales trains one scale per matrix or per gate (gate_scales), not per "
+                "row (rows = true)")
 
     def lr_factor(self, frac: float, final_lr: float | None = None) -> float:
         """Learning-rate multiplier at ``frac`` (0..1) of the planned steps, decaying to
