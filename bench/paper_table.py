@@ -280,11 +280,14 @@ def render(results: dict, cells, meta: dict) -> str:
         + (f" (the `{SEEDED_RECIPE}` rows also at seeds "
            f"{', '.join(map(str, meta['seeds'][1:]))}: the table below each cell's)"
            if len(meta["seeds"]) > 1 else "") + ". "
-        f"{len(results)} runs, {training / 60:.0f} min of training summed over the runs; the "
-        f"last invocation trained {meta['runs']} of them (and ran the RTL of the rows that had "
-        f"none) in {meta['wall'] / 60:.0f} min on {meta['jobs']} worker(s) ({meta['cores']} "
-        f"cores shared with other jobs, 1-minute load average {meta['load']:.1f} at the start); "
-        "the others come from earlier invocations of the same command (its `--results` file).",
+        f"{len(results)} runs, {training / 60:.0f} min of training summed over the runs; "
+        + ("one invocation trained all of them (and ran the RTL)" if meta["runs"] == len(results)
+           else f"the last invocation trained {meta['runs']} of them (and ran the RTL of the "
+                "rows that had none)")
+        + f" in {meta['wall'] / 60:.0f} min on {meta['jobs']} worker(s) ({meta['cores']} "
+        f"cores shared with other jobs, 1-minute load average {meta['load']:.1f} at the start)"
+        + ("." if meta["runs"] == len(results) else "; the others come from earlier invocations "
+           "of the same command (its `--results` file)."),
         "",
         "Columns: the trainer's test BPC of the best validated epoch; the exported model's "
         "golden integer path on the same text (n/a: float has no hardware form); the "

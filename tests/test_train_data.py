@@ -121,6 +121,10 @@ def test_paper_table_section_writer(tmp_path):
                 cores=2, load=0.5)
     body = P.render(res, ["gru"], meta)
     assert "mean of" not in body  # one seed: no seeds table
+    assert "the last invocation trained 3 of them" in body and "earlier invocations" in body
+    whole = P.render(res, ["gru"], {**meta, "runs": len(res)})
+    assert "one invocation trained all of them (and ran the RTL) in 0 min" in whole
+    assert "earlier invocations" not in whole
     assert "GRU paper: binary: fails (+0.900 BPC; against the best learning rate's float: " \
         "fails, +1.100)" in body
     assert "GRU learned: ternary: within 0.05 (+0.040 BPC)." in body  # its own float twin
