@@ -253,20 +253,19 @@ class Model:
     def gates(self) -> int:
         return CELLS[self.cell]
 
+    def scale_blocks(self) -> list[tuple[str, QuantMatrix, int]]:
+        """Every matrix, named, with the blocks of rows that share one scale constant in
+        hardware: a cell matrix's gates, the head's one block."""
+        mats = [(f"layer{i}.{k}", q, self.gates) for i, layer in enumerate(self.layers)
+                for k, q in (("w_ih", layer.w_ih), ("w_hh", layer.w_hh))]
+        return mats + ([("head.w", self.head.w, 1)] if self.head is not None else [])
+
     def scale_granularity(self) -> str:
         """How the matrices' scales are shared: ``'matrix'`` (one constant per matrix), ``'gate'``
         (one per gate's block of rows, not all equal) or ``'row'`` (per-row scales that differ
         within a gate, or within the head; golden runs them, the generator refuses them)."""
-        kind = "matrix"
-        mats = [(q, self.gates) for layer in self.layers for q in (layer.w_ih, layer.w_hh)]
-        for q, blocks in mats + ([(self.head.w, 1)] if self.head is not None else []):
-            try:
-                constants = q.block_multipliers(blocks)
-            except ValueError:
-                return "row"
-            if len(set(constants)) > 1:
-                kind = "gate"
-        return kind
+        kinds = {q.scale_kind(blocks) for _, q, blocks in self.scale_blocks()}
+        return next(k for k in ("row", "gate", "matrix") if k in kinds)
 
     @property
     def output_size(self) -> int | None:

@@ -284,6 +284,15 @@ class QuantMatrix:
             raise ValueError("the per-row scales differ within a gate's rows")
         return [int(v) for v in m[:, 0]]
 
+    def scale_kind(self, blocks: int) -> str:
+        """``'matrix'`` (one constant), ``'gate'`` (one per block of rows, not all equal) or
+        ``'row'`` (rows of a block that differ: :meth:`block_multipliers` refuses them)."""
+        try:
+            constants = self.block_multipliers(blocks)
+        except ValueError:
+            return "row"
+        return "gate" if len(set(constants)) > 1 else "matrix"
+
     @property
     def shift(self) -> int:
         """``exp + pmin`` (``- row_scale.frac``): the power of two that ``multiplier * codes``

@@ -14,7 +14,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden import GATES, Model, fresh_folder
+from golden import Model, fresh_folder
 from golden.manifest import DesignConfig, Manifest, axis_ports
 
 from .core import DATAPATHS, RecurrentCore
@@ -114,10 +114,7 @@ def to_verilog(top: wiring.Component, name: str) -> str:
 
 def check_supported(model: Model) -> None:
     """Refuse model features the datapath does not build yet (one line, naming the fix)."""
-    gates = len(GATES[model.cell])
-    mats = [(f"layer{i}.{k}", q, gates) for i, layer in enumerate(model.layers)
-            for k, q in (("w_ih", layer.w_ih), ("w_hh", layer.w_hh))]
-    for name, q, blocks in mats + ([("head.w", model.head.w, 1)] if model.head else []):
+    for name, q, blocks in model.scale_blocks():
         try:
             q.block_multipliers(blocks)
         except ValueError as e:

@@ -175,11 +175,11 @@ def model_info(m: golden.Model) -> dict:
 def _constants(q: golden.QuantMatrix, gates: int):
     """The scale constants a matrix's sums meet: one (an int), one per gate (a list), or
     ``'per row'`` (row scales that differ within a gate; the generator refuses them)."""
-    try:
-        c = q.block_multipliers(gates)
-    except ValueError:
+    kind = q.scale_kind(gates)
+    if kind == "row":
         return "per row"
-    return c[0] if len(set(c)) == 1 else c
+    c = q.block_multipliers(gates)
+    return c if kind == "gate" else c[0]
 
 
 def cmd_info(args) -> int:
