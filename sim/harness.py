@@ -49,7 +49,7 @@ from .toolchain import ensure_verilator
 __all__ = ["fast_build", "flop_names", "gate_input_phase", "harness_header"]
 
 #: Bump when the harness, the generated top or the build recipe changes.
-HARNESS_RECIPE = 5
+HARNESS_RECIPE = 6
 #: gcc optimisation of the design's per-cycle C++ (``OPT_FAST``) and of the harness. -O2 and
 #: -O3 ran no faster here (GRU-16 and GRU-128, best of 5) and compile large designs up to twice
 #: as long.
@@ -315,8 +315,10 @@ def _build_harness(verilog: Path, top: str, s_port: Port, m_port: Port,
         indent=1))
     if runtime is not None:
         build.install_runtime(runtime, folder)
-    _run(["make", "-j", str(build.build_jobs()), "-C", str(folder), "-f", "Vtop.mk",
-          f"OPT_FAST={OPT}", "OPT_GLOBAL=-O2", "OPT_SLOW=-O0", *build.MAKE_VARS], folder, log)
+    env, unit = build.one_unit("harness")
+    _run([*env, "make", "-j", str(build.build_jobs()), "-C", str(folder), "-f", "Vtop.mk",
+          f"OPT_FAST={OPT}", "OPT_GLOBAL=-O2", "OPT_SLOW=-O0", *build.MAKE_VARS, *unit],
+         folder, log)
     if not (folder / "harness").is_file():
         raise BuildError(f"fast-path build produced no harness; log {log}:\n{log_tail(log)}")
     return bits

@@ -20,7 +20,7 @@ import golden
 import hw
 import sim
 from golden.manifest import Field, Port
-from sim.harness import flop_names
+from sim.harness import fast_build, flop_names
 
 FIXTURE = Path(__file__).parent / "data" / "sim" / "runsum"
 
@@ -251,6 +251,10 @@ def test_fast_path_fixture_equals_golden_and_cocotb(tmp_path):
     ver = sim.verify(d, sequences=6, length=12, seed=2, work_dir=tmp_path / "run")
     assert ver.passed, ver.summary()
     assert check_fast_matches_cocotb(d, ver) >= 3
+    # Both builds compiled their main inside the model's unit (sim.build.one_unit).
+    for folder, main in ((fast_build(design)[0], "harness"), (ver.build_dir, "verilator")):
+        assert not (folder / f"{main}.o").exists()
+        assert f"{main}.cpp" in (folder / "Vtop__ALL.cpp").read_text()
 
 
 def test_fast_path_reports_mismatch_on_broken_fixture(tmp_path):
