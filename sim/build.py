@@ -65,8 +65,8 @@ def one_unit(main: str) -> list[str]:
     in the Verilated model's own translation unit instead of on its own.
 
     The main includes the same Verilator headers as the model, and reading them is most of its
-    compile time: one unit needs about 40 % less CPU than two, in no more wall time
-    (docs/benchmarks.md). Verilator's makefile appends the model's files to ``VM_FAST``
+    compile time: a small design's build needs 20-25 % less CPU, for 0.15-0.45 s more wall time
+    when it runs alone (the two compiles no longer overlap; docs/benchmarks.md). Verilator's makefile appends the model's files to ``VM_FAST``
     (``+=``), so the main goes first through the environment (a command-line value would replace
     the whole list); ``VM_USER_CLASSES=`` drops the main's separate object. A model split over
     several files (``VM_PARALLEL_BUILDS``) compiles the main as one of them.
