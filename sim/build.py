@@ -60,16 +60,17 @@ RUNTIME_STEMS = ("verilated", "verilated_vpi", "verilated_dpi", "verilated_threa
 MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include",)
 
 
-def one_unit(main: str) -> list[str]:
+def one_unit(main: str) -> tuple[list[str], list[str]]:
     """Command prefix and make variables that compile a build's ``--exe`` source, ``<main>.cpp``,
     in the Verilated model's own translation unit instead of on its own.
 
     The main includes the same Verilator headers as the model, and reading them is most of its
     compile time: a small design's build needs 20-25 % less CPU, for 0.15-0.45 s more wall time
-    when it runs alone (the two compiles no longer overlap; docs/benchmarks.md). Verilator's makefile appends the model's files to ``VM_FAST``
-    (``+=``), so the main goes first through the environment (a command-line value would replace
-    the whole list); ``VM_USER_CLASSES=`` drops the main's separate object. A model split over
-    several files (``VM_PARALLEL_BUILDS``) compiles the main as one of them.
+    when it runs alone (the two compiles no longer overlap; docs/benchmarks.md). Verilator's
+    makefile appends the model's files to ``VM_FAST`` (``+=``), so the main goes first through
+    the environment (a command-line value would replace the whole list); ``VM_USER_CLASSES=``
+    drops the main's separate object. A model split over several files
+    (``VM_PARALLEL_BUILDS``) compiles the main as one of them.
     """
     return ["env", f"VM_FAST={main}"], ["VM_USER_CLASSES="]
 
