@@ -12,10 +12,12 @@ bench, 512 timesteps on the fast path, ice40 synthesis, and place and route only
 weight methods x lanes 1 and 2: ``--points`` points (8: 4 methods x 2 lanes). The two points of
 a method share their training through the cross-folder stage cache (one trains, the other takes
 it from the cache), and all points share Verilator's run-time objects (compiled once per cache by
-the first builds); everything else (Verilog, two Verilator builds, yosys) is each point's own, so
-the points are independent work. The reference is the same points' flows run by hand, one
-after the other in this process with ``run_flow`` (the flow modules imported before timing; the
-sweep's workers import them on their own, part of its overhead). Every run starts cold: a fresh
+the first builds); everything else (Verilog, two Verilator builds, yosys) is each point's own,
+except where two methods quantize this tiny network to the same Verilog (pow2-ternary and
+ternary, here), whose points then share builds through the caches. The reference is the same
+points' flows run by hand, one after the other in this process with ``run_flow`` (the flow
+modules imported before timing; the sweep's workers import them on their own, part of its
+overhead). Every run starts cold: a fresh
 ``$SHIFTRNN_CACHE`` folder (stage cache, Verilator builds, yosys results) and a fresh output
 folder, so nothing is reused between runs. A run's time is the whole call, wall clock (cluster
 start and stop included). The overhead of the sweep is 1 worker's time over the runs by hand;
