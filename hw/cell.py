@@ -21,7 +21,7 @@ from .arith import const_mul, fmt_shape, narrow, nonlinearity_input, nonlinearit
 from .buses import group_signature, vector_signature
 from .params import silence_on_error
 from .pipeline import Pipe, Stager, const_shape, reduce_levels
-from .timing import PhasePlan, cell_stages
+from .timing import PhasePlan, cell_stages, lstm_out_round_bits
 
 __all__ = ["CellPipeline", "CellUnit", "cell_update", "partial_products"]
 
@@ -190,7 +190,7 @@ def _lstm(c: _Cell):
     v = st.stage("tanh_c", {"o": v["o"], "c": v["c"], "t": c.nl_in("tanh", v["c"], f["c"])})
     v = st.stage("tanh_c_sat", {"o": v["o"], "c": v["c"],
                                 "t": c.nl_out("tanh", v["t"], f["c"])})
-    k = gf + f["act"].frac - f["h"].frac  # o * tanh(c), with the final narrowing's half
+    k = lstm_out_round_bits(f)  # o * tanh(c), with the final narrowing's half
     terms = partial_products(v["t"], v["o"], one=gf, use_mul=um,
                              half=(1 << (k - 1)) if k > 0 else 0)
     out, v = c.tree("out", terms, {"c": v["c"]})

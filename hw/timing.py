@@ -61,6 +61,9 @@ def cell_stages(model: Model) -> tuple[str, ...]:
     the saturation after it take a stage each (``gates``, ``gates_sat``)."""
     pp = model.formats["gate"].frac + 1  # partial products of one gate product
     head = ("scale", "bias", "sum", "pre")
+    gate = model.formats["gate"]
+    # o * tanh(c)'s rounding half is one more term where it lies above the product's own bits
+    out_pp = pp + (lstm_out_round_bits(model.formats) > min(gate.bits - 1, gate.frac))
 
     def tree(name, terms):
         return tuple(f"{name}{i}" for i in range(max(1, _levels(terms))))
@@ -71,7 +74,13 @@ def cell_stages(model: Model) -> tuple[str, ...]:
         return (head + ("gates", "gates_sat") + tree("rhn", pp + 1)
                 + ("npre", "n", "n_sat", "upd_d") + tree("upd", pp + 1) + ("h", "write"))
     return (head + ("gates", "gates_sat") + tree("prod", 2 * pp) + ("c", "tanh_c", "tanh_c_sat")
-            + tree("out", pp) + ("h", "write"))
+            + tree("out", out_pp) + ("h", "write"))
+
+
+def lstm_out_round_bits(formats: dict) -> int:
+    """Bits the LSTM's ``o * tanh(c)`` (at ``gate.frac + act.frac``) drops in its narrowing to
+    ``formats['h']``; its rounding half is ``1 << (bits - 1)`` when positive."""
+    return formats["gate"].frac + formats["act"].frac - formats["h"].frac
 
 #: Head pipeline: the scale; the bias (with the narrowing's rounding half); the saturation to
 #: the output format; the write.

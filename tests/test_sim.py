@@ -386,6 +386,21 @@ def test_gate_scales_on_rtl(tmp_path, cell, method, kind, lanes):
     assert_bit_exact_on_rtl(tmp_path, m, lanes)
 
 
+@pytest.mark.parametrize("unrolled", [False, True])
+def test_lstm_with_h_narrower_than_act_on_rtl(tmp_path, unrolled):
+    """formats.h with fewer fractional bits than act puts o * tanh(c)'s rounding half above the
+    product's bits: one more term, one more adder level (the generator used to crash)."""
+    fm = {**golden.DEFAULT_FORMATS, "h": golden.Fixed(6, 4)}
+    model = golden.Model.random("lstm", "ternary", 5, 4, output_size=3, input_kind="vector",
+                                seed=3, formats=fm)
+    d = hw.generate(model, out_dir=tmp_path / "d", lanes=None if unrolled else 2,
+                    unrolled=unrolled)
+    design = sim.Design(d)
+    x = np.random.default_rng(1).integers(-100, 100, size=(2, 5, 5))
+    res = sim.simulate(design, x)
+    assert res.golden_equal and res.timing_ok, res.message
+
+
 def test_row_scales_within_a_gate_are_refused(tmp_path):
     m = input_scaled_model("gru", "ternary", "token", seed=5, row_scales="row")
     with pytest.raises(ValueError, match=r"layer0\.w_ih: the per-row scales differ within a "
