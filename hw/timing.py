@@ -82,6 +82,7 @@ def lstm_out_round_bits(formats: dict) -> int:
     ``formats['h']``; its rounding half is ``1 << (bits - 1)`` when positive."""
     return formats["gate"].frac + formats["act"].frac - formats["h"].frac
 
+
 #: Head pipeline: the scale; the bias (with the narrowing's rounding half); the saturation to
 #: the output format; the write.
 HEAD_STAGES = ("scale", "bias", "out", "write")
