@@ -21,7 +21,7 @@ from .arith import const_mul, fmt_shape, narrow, nonlinearity_input, nonlinearit
 from .buses import group_signature, vector_signature
 from .params import silence_on_error
 from .pipeline import Pipe, Stager, const_shape, reduce_levels
-from .timing import PhasePlan, cell_stages, lstm_out_round_bits
+from .timing import PhasePlan, cell_stages, half_is_term, lstm_out_half
 
 __all__ = ["CellPipeline", "CellUnit", "cell_update", "partial_products"]
 
@@ -42,7 +42,7 @@ def partial_products(a, b, *, one: int, use_mul: bool, shift: int = 0, half: int
         top = min(b.shape().width - 1, one)
         terms = [Mux(b[i], a, zero) << (i + shift) for i in range(top)]
         low = top + shift
-        if 0 < half < (1 << low):
+        if half and not half_is_term(low, half):
             return terms + [Cat(Const(half, low), Mux(b[top], a, zero)).as_signed()]
         terms.append(Mux(b[top], a, zero) << low)
     return terms + ([Const(half, const_shape(half))] if half else [])
@@ -190,9 +190,8 @@ def _lstm(c: _Cell):
     v = st.stage("tanh_c", {"o": v["o"], "c": v["c"], "t": c.nl_in("tanh", v["c"], f["c"])})
     v = st.stage("tanh_c_sat", {"o": v["o"], "c": v["c"],
                                 "t": c.nl_out("tanh", v["t"], f["c"])})
-    k = lstm_out_round_bits(f)  # o * tanh(c), with the final narrowing's half
-    terms = partial_products(v["t"], v["o"], one=gf, use_mul=um,
-                             half=(1 << (k - 1)) if k > 0 else 0)
+    # o * tanh(c), with the final narrowing's half
+    terms = partial_products(v["t"], v["o"], one=gf, use_mul=um, half=lstm_out_half(f))
     out, v = c.tree("out", terms, {"c": v["c"]})
     v = st.stage("h", {"c": v["c"], "h": narrow(c.m, out, gf + f["act"].frac, f["h"],
                                                     rounded=True)})

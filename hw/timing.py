@@ -59,11 +59,11 @@ def cell_stages(model: Model) -> tuple[str, ...]:
     results for the state). A gate product ``a * g`` (``0 <= g <= 1.0``) adds the shifted
     copies of ``a`` for the bits of ``g`` up to 1.0, one adder level per stage; an addition and
     the saturation after it take a stage each (``gates``, ``gates_sat``)."""
-    pp = model.formats["gate"].frac + 1  # partial products of one gate product
+    gf = model.formats["gate"].frac
+    pp = gf + 1  # partial products of one gate product: bits 0 .. gf of the gate value
     head = ("scale", "bias", "sum", "pre")
-    gate = model.formats["gate"]
-    # o * tanh(c)'s rounding half is one more term where it lies above the product's own bits
-    out_pp = pp + (lstm_out_round_bits(model.formats) > min(gate.bits - 1, gate.frac))
+    # o * tanh(c) (no shift: its top term starts at bit gf) with its narrowing's rounding half
+    out_pp = pp + half_is_term(gf, lstm_out_half(model.formats))
 
     def tree(name, terms):
         return tuple(f"{name}{i}" for i in range(max(1, _levels(terms))))
@@ -77,10 +77,18 @@ def cell_stages(model: Model) -> tuple[str, ...]:
             + tree("out", out_pp) + ("h", "write"))
 
 
-def lstm_out_round_bits(formats: dict) -> int:
-    """Bits the LSTM's ``o * tanh(c)`` (at ``gate.frac + act.frac``) drops in its narrowing to
-    ``formats['h']``; its rounding half is ``1 << (bits - 1)`` when positive."""
-    return formats["gate"].frac + formats["act"].frac - formats["h"].frac
+def lstm_out_half(formats: dict) -> int:
+    """The rounding half of the LSTM's ``o * tanh(c)`` (at ``gate.frac + act.frac``) in its
+    narrowing to ``formats['h']``; 0 when the narrowing drops no bits."""
+    dropped = formats["gate"].frac + formats["act"].frac - formats["h"].frac
+    return 1 << (dropped - 1) if dropped > 0 else 0
+
+
+def half_is_term(low: int, half: int) -> bool:
+    """Whether a gate product's rounding ``half`` is a term of its own
+    (:func:`hw.cell.partial_products`): it is OR-ed into the zero bits below the top term's
+    lowest bit ``low`` when it lies there, else it is one more term to add."""
+    return half >= 1 << low
 
 
 #: Head pipeline: the scale; the bias (with the narrowing's rounding half); the saturation to
