@@ -9,7 +9,8 @@ datapath passes ``use_mul=True`` where the same product may be written with ``*`
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib.memory import Memory
 
 from golden import Fixed, Nonlinearity, csd_digits
 from golden.nonlin import LUT_RANGE
@@ -24,6 +25,7 @@ __all__ = [
     "nonlinearity",
     "nonlinearity_input",
     "nonlinearity_output",
+    "rom",
     "shift_add_mul",
     "tree_sum",
 ]
@@ -42,6 +44,23 @@ def wire(m: Module, v, name: str = "t") -> Signal:
     s = Signal(v.shape(), name=name)
     m.d.comb += s.eq(v)
     return s
+
+
+def rom(m: Module, values: list[int], shape, index: Value) -> Value:
+    """``values[index]``, read from a ROM through an asynchronous (combinational) read port.
+
+    ``len(values)`` must cover every value of ``index`` (a power of two for an unsigned index).
+    The Verilog is one array with an initial block and one indexed read, so the text, the
+    generation time and the Verilated evaluation grow with the table's length. An ``Array`` of
+    constants indexed by a signal instead becomes a one-hot case of ``len(values)`` lines of
+    ``len(values)`` bits each: 1 MB of Verilog for one 10-bit table (the ``exact``
+    nonlinearity's). Synthesis maps it to logic, or to block RAM where a register follows it.
+    """
+    mem = Memory(shape=shape, depth=len(values), init=values, attrs={"rom_style": "logic"})
+    m.submodules += mem
+    port = mem.read_port(domain="comb")
+    m.d.comb += port.addr.eq(index)
+    return port.data
 
 
 def tree_sum(terms: list) -> Value:
@@ -163,7 +182,7 @@ def nonlinearity_output(m: Module, nl: Nonlinearity, fn: str, y: Value, fin: Fix
     kind = nl.int_kind
     if kind == "lut":
         table = nl.lut_table_int(fn, fout)
-        return wire(m, Array(Const(int(t), fmt_shape(fout)) for t in table)[y], "lut")
+        return rom(m, [int(t) for t in table], fmt_shape(fout), y)
     lo, hi = _nl_range(fn, fout)
     if kind == "hard":
         yf = fin.frac + 2 if fn == "sigmoid" else fin.frac

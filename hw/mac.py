@@ -10,13 +10,14 @@ vectors ``v_<acc>``) until the phase ends.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .arith import rom
 from .buses import group_signature, read_signature, vector_signature
-from .codes import CodeFormat, StreamLayout
+from .codes import CodeFormat, StreamLayout, token_table
 from .params import silence_on_error
 from .pipeline import Pipe, reduce_levels
 from .timing import TREE_LEVELS, PhasePlan
@@ -215,10 +216,20 @@ class UnrolledMac(wiring.Component):
         self.plan, self.sources, self.registers = plan, sources, registers
         super().__init__(_members(plan, sources, folded=False))
 
-    def _leaves(self, s: Source, row: int) -> dict:
+    def _token_codes(self, m: Module, s: Source) -> list:
+        """Every row's code of the token's column, read from one ROM (a word per token)."""
+        assert len(self.plan.groups) == 1, "an unrolled plan has one group"
+        words, width = token_table(self.plan, s.codes, s.token_bits)
+        word = rom(m, words, unsigned(width * self.plan.slots), self.token)
+        return [word[j * width:(j + 1) * width].as_signed() for j in range(self.plan.slots)]
+
+    def _rows(self, m: Module, s: Source) -> list[dict]:
+        """Each row's leaves: the token's code (one ROM read for all rows) or the terms."""
         if s.token_bits is not None:
-            table = [int(s.codes[row, t]) if t < s.values else 0 for t in range(1 << s.token_bits)]
-            return {"p": [Array(Const(v, s.acc_shape) for v in table)[self.token]], "n": []}
+            return [{"p": [code], "n": []} for code in self._token_codes(m, s)]
+        return [self._leaves(s, self.plan.row(0, j)) for j in range(self.plan.slots)]
+
+    def _leaves(self, s: Source, row: int) -> dict:
         vec, node = getattr(self, f"v_{s.name}").v, {"p": [], "n": []}
         for j, code in enumerate(s.codes[row].tolist()):
             for sign, t in s.fmt.const_terms(int(code), vec[j]):
@@ -232,8 +243,7 @@ class UnrolledMac(wiring.Component):
         pipe = Pipe(m, go, Const(0), groups=1, registered=True, name="tree")
         names = tuple(f"tree{i}" for i in range(self.registers)) + ("sums",)
         st = pipe.stager(names)
-        nodes = {s.name: [self._leaves(s, self.plan.row(0, j)) for j in range(self.plan.slots)]
-                 for s in self.sources}
+        nodes = {s.name: self._rows(m, s) for s in self.sources}
         for name in names[:-1]:
             for _ in range(TREE_LEVELS):
                 nodes = {k: [_tree_level(x) for x in v] for k, v in nodes.items()}

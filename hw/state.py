@@ -3,11 +3,12 @@ shared read ports of the folded engines into them."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .arith import rom
 from .buses import group_signature, read_signature, vector_signature
 from .params import silence_on_error
 from .pipeline import and_or, one_hot
@@ -149,7 +150,7 @@ class RamSelect(wiring.Component):
         gbits = max(1, (len(plan.groups) - 1).bit_length())
         lbits = (plan.lanes - 1).bit_length()
         where = {k: (g << lbits) | e for k, g, e in plan.units}
-        table = Array(Const(where.get(k, 0), gbits + lbits) for k in range(1 << self.index_bits))
+        table = [where.get(k, 0) for k in range(1 << self.index_bits)]
         half, zero = Signal(name="half"), Signal(init=1, name="zero")
         with m.If(res.valid & res.last):
             m.d.sync += [half.eq(~half), zero.eq(0)]
@@ -161,7 +162,7 @@ class RamSelect(wiring.Component):
             at = Signal(gbits + lbits, name=f"at{p}")
             lane_r = Signal(max(1, lbits), name=f"lane{p}", reset_less=True)
             m.d.sync += [index_r.eq(index), lane_r.eq(at[:lbits])]
-            m.d.comb += at.eq(table[index_r])
+            m.d.comb += at.eq(rom(m, table, unsigned(gbits + lbits), index_r))
             data = []
             for e in range(plan.lanes):
                 mem = Memory(shape=values[e].shape(), depth=2 << gbits, init=[])

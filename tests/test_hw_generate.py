@@ -4,6 +4,7 @@ the ``generate`` command."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -53,6 +54,23 @@ def test_lint_waiver_is_narrow(tmp_path):
     problems = lint(bad, top, waiver=waiver)
     assert any("UNDRIVEN" in p for p in problems), problems
 
+
+
+@pytest.mark.parametrize("lanes", [2, "u"])
+def test_tables_are_roms(tmp_path, lanes):
+    """The exact nonlinearity's 10-bit tables and the unrolled token table are ROMs read by
+    index (hw.arith.rom): no one-hot case patterns as wide as a table, Verilog that grows with a
+    table's length (as one-hot cases, each 1024-entry table alone would be 1 MB), lint clean."""
+    model = golden.Model.random("lstm", "ternary", 40, 4, output_size=3, seed=2,
+                                nonlinearity=golden.Nonlinearity("exact"))
+    kw = {"unrolled": True} if lanes == "u" else {"lanes": lanes}
+    v, top, waiver, _ = verilog(hw.generate(model, out_dir=tmp_path / "d", **kw))
+    text = v.read_text()
+    tables = re.findall(r"reg \[(\d+):0\] \S+ +\[(\d+):0\];", text)
+    assert sum(depth == "1023" for _, depth in tables) == 5 * (2 if lanes == 2 else 4)
+    assert not re.search(r"'b[01?]{64}", text), "a one-hot case pattern as wide as a table"
+    assert len(text) < 1_000_000
+    assert lint(v, top, waiver=waiver) == []
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lanes", [3, "u"])
