@@ -34,7 +34,13 @@ Dask is the reference. "cores used" is the harness loops' seconds, summed over t
 the wall time: how many cores the shards actually had (the kernel shares the CPUs fairly between
 sessions, so on a busy machine two workers get no more CPU than one).
 
-Usage: ``.venv/bin/python bench/sweep_scaling.py [--only sweep|sim] [--points 8] [--rounds N]``
+``--warm-runtime`` compiles Verilator's run-time objects (the design-independent part of every
+build, compiled once per cache) into each run's fresh cache before its timing starts: what every
+sweep after a machine's first one finds. Without it every run also compiles them (twice, once per
+kind of build), with ``make -j`` over all cores, so even the 1-worker run uses both cores then.
+
+Usage: ``.venv/bin/python bench/sweep_scaling.py [--only sweep|sim] [--points 8] [--rounds N]
+[--warm-runtime]``
 """
 
 from __future__ import annotations
@@ -58,8 +64,8 @@ from golden.files import CACHE_ENV
 from shiftrnn.flow import run_flow
 from shiftrnn.flow.points import Cluster
 from shiftrnn.flow.sweep import POINTS_DIR, load_sweep, point_figures, run_sweep
-from sim.build import build_jobs
-from sim.harness import fast_build
+from sim.build import build_jobs, runtime_objects
+from sim.harness import fast_build, fast_runtime
 
 #: The sweep's lanes values; its methods are the first ``points / 2`` of golden.METHODS.
 LANES = (1, 2)
@@ -141,13 +147,17 @@ def write_sweep_files(folder: Path, points: int, hidden: int, device: str | None
 
 
 @contextlib.contextmanager
-def cold_start(work: Path, label: str):
+def cold_start(work: Path, label: str, warm_runtime: bool = False):
     """A fresh ``$SHIFTRNN_CACHE`` (inherited by the Dask workers started inside) and a fresh
-    output folder, which is yielded; the variable is restored on exit."""
+    output folder, which is yielded; the variable is restored on exit. ``warm_runtime``: compile
+    Verilator's run-time objects into the fresh cache first (both kinds, before any timing)."""
     folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=work))
     before = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(folder / "cache")
     try:
+        if warm_runtime:
+            runtime_objects("cocotb")
+            fast_runtime()
         yield folder / "out"
     finally:
         if before is None:
@@ -161,9 +171,9 @@ def figures_of(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in NOT_FIGURES}
 
 
-def sweep_on_dask(sweep_file: Path, work: Path, workers: int) -> SweepRun:
+def sweep_on_dask(sweep_file: Path, work: Path, workers: int, warm_runtime: bool) -> SweepRun:
     """The sweep on an embedded LocalCluster of ``workers`` workers, cold."""
-    with cold_start(work, f"dask{workers}") as out:
+    with cold_start(work, f"dask{workers}", warm_runtime) as out:
         t0 = time.perf_counter()
         res = run_sweep(load_sweep(sweep_file), out=out, cluster=Cluster(workers=workers),
                         progress=False, echo=lambda line: None)
@@ -174,9 +184,9 @@ def sweep_on_dask(sweep_file: Path, work: Path, workers: int) -> SweepRun:
                     {r["name"]: r["ran"] for r in res.rows})
 
 
-def sweep_by_hand(sweep_file: Path, work: Path) -> SweepRun:
+def sweep_by_hand(sweep_file: Path, work: Path, warm_runtime: bool) -> SweepRun:
     """The same points' flows one after the other in this process (``run_flow``), cold."""
-    with cold_start(work, "by-hand") as out:
+    with cold_start(work, "by-hand", warm_runtime) as out:
         t0 = time.perf_counter()
         sweep = load_sweep(sweep_file)
         results = {p.name: run_flow(p.config, out_dir=out / POINTS_DIR / p.name,
@@ -200,22 +210,25 @@ def differences(runs: dict[str, SweepRun]) -> list[str]:
     return out
 
 
-def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, hidden: int,
-                device: str | None) -> None:
+def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, args) -> None:
     """The sweep half's setup lines, markdown table, speed-up, overhead and figures check."""
     hand, one = runs["by hand"].wall, runs["Dask, 1 worker"].wall
     n = len(runs["by hand"].rows)
     names = list(runs["by hand"].rows)
+    hidden, device = args.sweep_hidden, args.device
     print(f"sweep: {n} points = {len(names) // len(LANES)} methods x lanes "
           f"{', '.join(map(str, LANES))}; GRU hidden {hidden} trained on an 8-symbol corpus, "
           "cocotb bench, 512 timesteps on the fast path, ice40 synthesis"
           + (f", place and route on {device}" if device else ", no place and route")
-          + "; every run cold (fresh cache and output folder); Verilator builds use make -j "
+          + "; every run cold (fresh cache and output folder"
+          + (", with Verilator's run-time objects compiled into it before timing"
+             if args.warm_runtime else "") + "); Verilator builds use make -j "
           f"{build_jobs()} in every run")
     shared = [p for p in names if "model" not in runs["Dask, 1 worker"].ran[p]]
     print(f"shared between points: the training of each method (points {', '.join(shared)} "
-          "took it from the stage cache) and Verilator's run-time objects (compiled once per "
-          "cache, for the first cocotb and fast-path builds); nothing else")
+          "took it from the stage cache)" + ("" if args.warm_runtime else " and Verilator's "
+          "run-time objects (compiled once per cache, for the first cocotb and fast-path "
+          "builds)") + "; nothing else")
     print(machine_line(load0, load1, rounds) + "\n")
     print("| run | points | wall s | wall s per point | points' own s | points at once | "
           "vs by hand | vs 1 worker |")
@@ -242,14 +255,16 @@ def sweep_half(args) -> None:
     rounds = args.rounds or 1
     load0 = os.getloadavg()
     best: dict[str, SweepRun] = {}
+    warm = args.warm_runtime
+    runs = (("by hand", lambda: sweep_by_hand(sweep_file, work, warm)),
+            ("Dask, 1 worker", lambda: sweep_on_dask(sweep_file, work, 1, warm)),
+            ("Dask, 2 workers", lambda: sweep_on_dask(sweep_file, work, 2, warm)))
     for _ in range(rounds):
-        for name, run in (("by hand", lambda: sweep_by_hand(sweep_file, work)),
-                          ("Dask, 1 worker", lambda: sweep_on_dask(sweep_file, work, 1)),
-                          ("Dask, 2 workers", lambda: sweep_on_dask(sweep_file, work, 2))):
+        for name, run in runs:
             res = run()
             if name not in best or res.wall < best[name].wall:
                 best[name] = res
-    print_sweep(best, load0, os.getloadavg(), rounds, args.sweep_hidden, args.device)
+    print_sweep(best, load0, os.getloadavg(), rounds, args)
     print(f"(sweep files and every run's folder: {work})")
 
 
@@ -329,6 +344,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                        "sweep's GRU")
     sweep.add_argument("--device", help="also place and route every point on this device "
                        "(e.g. hx8k; default: synthesis only)")
+    sweep.add_argument("--warm-runtime", action="store_true", help="compile Verilator's "
+                       "run-time objects into each run's fresh cache before timing it (what "
+                       "every sweep after a machine's first one finds; default: fully cold)")
     shard = p.add_argument_group("sharded simulation half")
     shard.add_argument("--cell", default="gru", choices=("rnn", "gru", "lstm"))
     shard.add_argument("--method", default="ternary")

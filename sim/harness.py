@@ -46,7 +46,7 @@ from .cache import build_key, cached_build
 from .design import Design
 from .toolchain import ensure_verilator
 
-__all__ = ["fast_build", "flop_names", "gate_input_phase", "harness_header"]
+__all__ = ["fast_build", "fast_runtime", "flop_names", "gate_input_phase", "harness_header"]
 
 #: Bump when the harness, the generated top or the build recipe changes.
 HARNESS_RECIPE = 6
@@ -329,7 +329,7 @@ def _recipe() -> list:
     return [HARNESS_RECIPE, OPT, list(VERILATOR_FLAGS), _template(), tool_versions()]
 
 
-def _fast_runtime() -> Path:
+def fast_runtime() -> Path:
     """Cached run-time objects for harness builds (compiled once from a dummy design)."""
     key = build_key("runtime-fast", _recipe())
 
@@ -351,7 +351,7 @@ def fast_build(design: Design) -> tuple[Path, bool]:
     """Build (or reuse) the fast-path harness of one design; returns (folder, built now)."""
     key = build_key("fast", design.verilog_hash, design.top, design.s_port.width,
                     design.m_port.width, _recipe())
-    runtime = _fast_runtime()
+    runtime = fast_runtime()
 
     def build_design(folder: Path) -> None:
         _build_harness(design.verilog, design.top, design.s_port, design.m_port, folder,
