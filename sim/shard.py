@@ -58,10 +58,16 @@ def plan_shards(sequences: int, shards: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
+#: Dask settings of the embedded cluster's workers (``dask worker`` reads the same keys from
+#: ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False`` and the like).
+EMBEDDED_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
 @contextlib.contextmanager
 def dask_client(workers: int | None, scheduler: str | None):
     """A ``distributed.Client``: on ``scheduler`` if given, else on an embedded LocalCluster of
     ``workers`` single-threaded processes (closed on exit)."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -76,11 +82,14 @@ def dask_client(workers: int | None, scheduler: str | None):
         return
     n = max(1, int(workers or os.cpu_count() or 1))
     # No dashboard; the scheduler's plain HTTP endpoints on a free local port (their default,
-    # 8787, may belong to someone else's cluster).
+    # 8787, may belong to someone else's cluster). No statistical profiler in the workers (a
+    # stack walk of the running task every 10 ms, for the dashboard): it slowed the flow's
+    # pure-Python stages by 5-10 %. The nannies hand the setting to their worker processes.
     http = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, scheduler_kwargs=http,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with dask.config.set(EMBEDDED_WORKER_CONFIG), \
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address=None, scheduler_kwargs=http,
+                         silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
 

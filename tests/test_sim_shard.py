@@ -23,7 +23,7 @@ import golden
 import hw
 import sim
 from sim.cache import cache_root
-from sim.shard import plan_shards
+from sim.shard import dask_client, plan_shards
 
 FIXTURE = Path(__file__).parent / "data" / "sim" / "runsum"
 
@@ -61,6 +61,17 @@ def test_plan_shards_splits_at_sequences():
     assert plan_shards(3, 8) == [(0, 1), (1, 2), (2, 3)]
     assert plan_shards(5, 1) == [(0, 5)]
 
+
+
+def _profiling(dask_worker) -> bool:
+    return "profile" in dask_worker.periodic_callbacks
+
+
+def test_embedded_workers_run_without_the_profiler():
+    """The embedded cluster's workers do not sample the running task's stack (Dask's profiler,
+    on by default): the setting reaches the worker processes through their nannies."""
+    with dask_client(1, None) as client:
+        assert list(client.run(_profiling).values()) == [False]
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5])
 def test_workers_must_be_positive(lm, workers):
