@@ -54,7 +54,8 @@ def rom(m: Module, values: list[int], shape, index: Value) -> Value:
     generation time and the Verilated evaluation grow with the table's length. An ``Array`` of
     constants indexed by a signal instead becomes a one-hot case of ``len(values)`` lines of
     ``len(values)`` bits each: 1 MB of Verilog for one 10-bit table (the ``exact``
-    nonlinearity's). Synthesis maps it to logic, or to block RAM where a register follows it.
+    nonlinearity's). ``rom_style = "logic"`` keeps it out of block RAM in synthesis, as the
+    ``Array`` was (yosys would move a table that a register follows into block RAM).
     """
     mem = Memory(shape=shape, depth=len(values), init=values, attrs={"rom_style": "logic"})
     m.submodules += mem
