@@ -17,10 +17,13 @@ except where two methods quantize this tiny network to the same Verilog (pow2-te
 ternary, here), whose points then share builds through the caches. The reference is the same
 points' flows run by hand, one after the other in this process with ``run_flow`` (the flow
 modules imported before timing; the sweep's workers import them on their own, part of its
-overhead). Every run starts cold: a fresh
+overhead). A second reference runs each point's flow by hand in a fresh Python process, one
+after the other, as ``shiftrnn flow`` per point would: every process imports the flow's
+modules. Every run starts cold: a fresh
 ``$SHIFTRNN_CACHE`` folder (stage cache, Verilator builds, yosys results) and a fresh output
 folder, so nothing is reused between runs. A run's time is the whole call, wall clock (cluster
-start and stop included). The overhead of the sweep is 1 worker's time over the runs by hand;
+start and stop included). The overhead of the sweep is 1 worker's time over each of the runs
+by hand;
 the speed-up is 1 worker's time over 2 workers'. Every point must pass (RTL bit-exact); the
 figures of the runs (BPC, cycles, LUTs) are compared.
 
@@ -48,8 +51,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -72,6 +78,18 @@ LANES = (1, 2)
 #: Modules a flow imports on first use: imported before the runs by hand are timed.
 FLOW_IMPORTS = ("torch", "train.trainer", "train.data", "hw", "sim", "estimate",
                 "shiftrnn.flow.report", "matplotlib.figure")
+#: One sweep point's flow in a fresh process (argv: sweep file, point index, output folder);
+#: prints its name, flow seconds, stages run and figures as one JSON line.
+ONE_POINT = """
+import json, sys
+from shiftrnn.flow import run_flow
+from shiftrnn.flow.sweep import POINTS_DIR, load_sweep, point_figures
+p = load_sweep(sys.argv[1]).points[int(sys.argv[2])]
+r = run_flow(p.config, out_dir=f"{sys.argv[3]}/{POINTS_DIR}/{p.name}", progress=False,
+             echo=lambda line: None)
+print(json.dumps({"name": p.name, "seconds": r.seconds, "ran": list(r.ran),
+                  "figures": point_figures(r)}, default=str))
+"""
 #: Row keys that say when, where or how long, not what: left out when runs are compared.
 NOT_FIGURES = ("seconds", "flow_seconds", "ran", "reused", "skipped", "report", "id")
 BASE_TOML = """\
@@ -167,8 +185,10 @@ def cold_start(work: Path, label: str, warm_runtime: bool = False):
 
 
 def figures_of(row: dict) -> dict:
-    """What a point's row measured (BPC, cycles, LUTs, energy), without :data:`NOT_FIGURES`."""
-    return {k: v for k, v in row.items() if k not in NOT_FIGURES}
+    """What a point's row measured (BPC, cycles, LUTs, energy), without :data:`NOT_FIGURES`, as
+    JSON gives it back (so that rows printed by another process compare equal)."""
+    return json.loads(json.dumps({k: v for k, v in row.items() if k not in NOT_FIGURES},
+                                 default=str))
 
 
 def sweep_on_dask(sweep_file: Path, work: Path, workers: int, warm_runtime: bool) -> SweepRun:
@@ -196,6 +216,21 @@ def sweep_by_hand(sweep_file: Path, work: Path, warm_runtime: bool) -> SweepRun:
     rows = {name: figures_of(point_figures(r)) for name, r in results.items()}
     return SweepRun(wall, sum(r.seconds for r in results.values()), rows,
                     {name: list(r.ran) for name, r in results.items()})
+
+
+def sweep_by_hand_processes(sweep_file: Path, work: Path, warm_runtime: bool) -> SweepRun:
+    """The same points' flows one after the other, each in a fresh Python process (what
+    ``shiftrnn flow`` per point costs: every process imports the flow's modules), cold."""
+    with cold_start(work, "by-hand-processes", warm_runtime) as out:
+        t0 = time.perf_counter()
+        runs = [json.loads(subprocess.run(
+            [sys.executable, "-c", ONE_POINT, str(sweep_file), str(i), str(out)], check=True,
+            capture_output=True, text=True).stdout.splitlines()[-1])
+            for i in range(len(load_sweep(sweep_file).points))]
+        wall = time.perf_counter() - t0
+    return SweepRun(wall, sum(r["seconds"] for r in runs),
+                    {r["name"]: figures_of(r["figures"]) for r in runs},
+                    {r["name"]: r["ran"] for r in runs})
 
 
 def differences(runs: dict[str, SweepRun]) -> list[str]:
@@ -237,10 +272,13 @@ def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, args) -> N
         print(f"| {name} | {n} | {run.wall:.1f} | {run.wall / n:.1f} | {run.point_seconds:.1f} "
               f"| {run.point_seconds / run.wall:.2f} | {run.wall / hand:.3f} | "
               f"{one / run.wall:.2f}x |")
+    procs = runs["by hand, a process per point"].wall
     print(f"\nspeed-up, 2 workers over 1: {one / runs['Dask, 2 workers'].wall:.2f}x; overhead of "
-          f"the sweep on 1 worker over the runs by hand: {100 * (one - hand) / hand:+.1f}% "
-          f"({(one - hand) / n:+.2f} s per point; outside the points' flows: "
-          f"{one - runs['Dask, 1 worker'].point_seconds:.1f} s)")
+          f"the sweep on 1 worker over the runs by hand in this process: "
+          f"{100 * (one - hand) / hand:+.1f}% ({(one - hand) / n:+.2f} s per point; outside the "
+          f"points' flows: {one - runs['Dask, 1 worker'].point_seconds:.1f} s); over the runs by "
+          f"hand in a process each: {100 * (one - procs) / procs:+.1f}% "
+          f"({(one - procs) / n:+.2f} s per point)")
     diff = differences(runs)
     print("figures (BPC, cycles, LUTs, energy) of every point: "
           + ("the same in every run" if not diff else "DIFFER: " + "; ".join(diff)))
@@ -257,6 +295,8 @@ def sweep_half(args) -> None:
     best: dict[str, SweepRun] = {}
     warm = args.warm_runtime
     runs = (("by hand", lambda: sweep_by_hand(sweep_file, work, warm)),
+            ("by hand, a process per point",
+             lambda: sweep_by_hand_processes(sweep_file, work, warm)),
             ("Dask, 1 worker", lambda: sweep_on_dask(sweep_file, work, 1, warm)),
             ("Dask, 2 workers", lambda: sweep_on_dask(sweep_file, work, 2, warm)))
     for _ in range(rounds):
