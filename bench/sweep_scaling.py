@@ -78,17 +78,14 @@ LANES = (1, 2)
 #: Modules a flow imports on first use: imported before the runs by hand are timed.
 FLOW_IMPORTS = ("torch", "train.trainer", "train.data", "hw", "sim", "estimate",
                 "shiftrnn.flow.report", "matplotlib.figure")
-#: One sweep point's flow in a fresh process (argv: sweep file, point index, output folder);
-#: prints its name, flow seconds, stages run and figures as one JSON line.
+#: One sweep point's flow in a fresh process (argv: sweep file, point index, output folder),
+#: through the sweep's own point function; prints the point's name and row as one JSON line.
 ONE_POINT = """
 import json, sys
-from shiftrnn.flow import run_flow
-from shiftrnn.flow.sweep import POINTS_DIR, load_sweep, point_figures
+from shiftrnn.flow.sweep import POINTS_DIR, load_sweep, run_point
 p = load_sweep(sys.argv[1]).points[int(sys.argv[2])]
-r = run_flow(p.config, out_dir=f"{sys.argv[3]}/{POINTS_DIR}/{p.name}", progress=False,
-             echo=lambda line: None)
-print(json.dumps({"name": p.name, "seconds": r.seconds, "ran": list(r.ran),
-                  "figures": point_figures(r)}, default=str))
+row = run_point(p.config, f"{sys.argv[3]}/{POINTS_DIR}/{p.name}", False)
+print(json.dumps({"name": p.name, **row}, default=str))
 """
 #: Row keys that say when, where or how long, not what: left out when runs are compared.
 NOT_FIGURES = ("seconds", "flow_seconds", "ran", "reused", "skipped", "report", "id")
@@ -228,9 +225,8 @@ def sweep_by_hand_processes(sweep_file: Path, work: Path, warm_runtime: bool) ->
             capture_output=True, text=True).stdout.splitlines()[-1])
             for i in range(len(load_sweep(sweep_file).points))]
         wall = time.perf_counter() - t0
-    return SweepRun(wall, sum(r["seconds"] for r in runs),
-                    {r["name"]: figures_of(r["figures"]) for r in runs},
-                    {r["name"]: r["ran"] for r in runs})
+    return SweepRun(wall, sum(r["flow_seconds"] for r in runs),
+                    {r["name"]: figures_of(r) for r in runs}, {r["name"]: r["ran"] for r in runs})
 
 
 def differences(runs: dict[str, SweepRun]) -> list[str]:

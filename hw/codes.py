@@ -23,7 +23,8 @@ from golden import Fixed, QuantMatrix, bits_signed, csd_digits
 from .arith import tree_sum
 from .timing import PhasePlan
 
-__all__ = ["CodeFormat", "MatrixCodes", "StreamLayout", "token_table", "token_width"]
+__all__ = ["CodeFormat", "MatrixCodes", "StreamLayout", "slot_codes", "token_table",
+           "token_width"]
 
 
 @dataclass(frozen=True)
@@ -184,3 +185,9 @@ def token_table(plan: PhasePlan, codes: np.ndarray, token_bits: int) -> tuple[li
                     w |= (int(codes[row, t]) & ((1 << width) - 1)) << (s * width)
             words.append(w)
     return words, width
+
+
+def slot_codes(word, width: int) -> list:
+    """A word of :func:`token_table` (an Amaranth value) split into its slots' signed codes of
+    ``width`` bits, slot 0 in the low bits."""
+    return [word[j * width:(j + 1) * width].as_signed() for j in range(len(word) // width)]

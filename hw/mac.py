@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import rom
 from .buses import group_signature, read_signature, vector_signature
-from .codes import CodeFormat, StreamLayout, token_table
+from .codes import CodeFormat, StreamLayout, slot_codes, token_table
 from .params import silence_on_error
 from .pipeline import Pipe, reduce_levels
 from .timing import TREE_LEVELS, PhasePlan
@@ -175,8 +175,9 @@ class FoldedMac(wiring.Component):
             if "token" in t:
                 width = len(t["token"]) // slots
                 name = next(s.name for s in self.sources if s.token_bits is not None)
-                m.d.sync += [acc.eq(t["token"][j * width:][:width].as_signed())
-                             for j, acc in enumerate(getattr(self.sums, name))]
+                m.d.sync += [acc.eq(code) for acc, code in
+                             zip(getattr(self.sums, name), slot_codes(t["token"], width),
+                                 strict=True)]
         m.d.sync += self.sums.valid.eq(done)
 
 
@@ -220,8 +221,7 @@ class UnrolledMac(wiring.Component):
         """Every row's code of the token's column, read from one ROM (a word per token)."""
         assert len(self.plan.groups) == 1, "an unrolled plan has one group"
         words, width = token_table(self.plan, s.codes, s.token_bits)
-        word = rom(m, words, unsigned(width * self.plan.slots), self.token)
-        return [word[j * width:(j + 1) * width].as_signed() for j in range(self.plan.slots)]
+        return slot_codes(rom(m, words, unsigned(width * self.plan.slots), self.token), width)
 
     def _rows(self, m: Module, s: Source) -> list[dict]:
         """Each row's leaves: the token's code (one ROM read for all rows) or the terms."""
