@@ -15,11 +15,11 @@ it from the cache), and all points share Verilator's run-time objects (compiled 
 the first builds); everything else (Verilog, two Verilator builds, yosys) is each point's own,
 except where two methods quantize this tiny network to the same Verilog (pow2-ternary and
 ternary, here), whose points then share builds through the caches. The reference is the same
-points' flows run by hand, one after the other in this process with ``run_flow`` (the flow
-modules imported before timing; the sweep's workers import them on their own, part of its
-overhead). A second reference runs each point's flow by hand in a fresh Python process, one
-after the other, as ``shiftrnn flow`` per point would: every process imports the flow's
-modules. Every run starts cold: a fresh
+points' flows run by hand, one after the other in one fresh Python process, as a user's script
+that calls ``run_flow`` per point would: the process imports the flow's modules once, as each
+of the sweep's workers does. A second reference runs each point's flow in a fresh Python process
+of its own, one after the other, as ``shiftrnn flow`` per point would: every process imports
+the flow's modules. Every run starts cold: a fresh
 ``$SHIFTRNN_CACHE`` folder (stage cache, Verilator builds, yosys results) and a fresh output
 folder, so nothing is reused between runs. A run's time is the whole call, wall clock (cluster
 start and stop included). The overhead of the sweep is 1 worker's time over each of the runs
@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import platform
@@ -67,25 +66,24 @@ import golden
 import hw
 import sim
 from golden.files import CACHE_ENV
-from shiftrnn.flow import run_flow
 from shiftrnn.flow.points import Cluster
-from shiftrnn.flow.sweep import POINTS_DIR, load_sweep, point_figures, run_sweep
+from shiftrnn.flow.sweep import load_sweep, run_sweep
 from sim.build import build_jobs, runtime_objects
 from sim.harness import fast_build, fast_runtime
 
 #: The sweep's lanes values; its methods are the first ``points / 2`` of golden.METHODS.
 LANES = (1, 2)
-#: Modules a flow imports on first use: imported before the runs by hand are timed.
-FLOW_IMPORTS = ("torch", "train.trainer", "train.data", "hw", "sim", "estimate",
-                "shiftrnn.flow.report", "matplotlib.figure")
-#: One sweep point's flow in a fresh process (argv: sweep file, point index, output folder),
-#: through the sweep's own point function; prints the point's name and row as one JSON line.
-ONE_POINT = """
+#: Sweep points' flows one after the other in one Python process (argv: sweep file, output
+#: folder, point indices), through the sweep's own point function; prints each point's name and
+#: row as one JSON line.
+BY_HAND = """
 import json, sys
 from shiftrnn.flow.sweep import POINTS_DIR, load_sweep, run_point
-p = load_sweep(sys.argv[1]).points[int(sys.argv[2])]
-row = run_point(p.config, f"{sys.argv[3]}/{POINTS_DIR}/{p.name}", False)
-print(json.dumps({"name": p.name, **row}, default=str))
+points = load_sweep(sys.argv[1]).points
+for i in sys.argv[3:]:
+    p = points[int(i)]
+    row = run_point(p.config, f"{sys.argv[2]}/{POINTS_DIR}/{p.name}", False)
+    print(json.dumps({"name": p.name, **row}, default=str), flush=True)
 """
 #: Row keys that say when, where or how long, not what: left out when runs are compared.
 NOT_FIGURES = ("seconds", "flow_seconds", "ran", "reused", "skipped", "report", "id")
@@ -201,29 +199,27 @@ def sweep_on_dask(sweep_file: Path, work: Path, workers: int, warm_runtime: bool
                     {r["name"]: r["ran"] for r in res.rows})
 
 
-def sweep_by_hand(sweep_file: Path, work: Path, warm_runtime: bool) -> SweepRun:
-    """The same points' flows one after the other in this process (``run_flow``), cold."""
-    with cold_start(work, "by-hand", warm_runtime) as out:
-        t0 = time.perf_counter()
-        sweep = load_sweep(sweep_file)
-        results = {p.name: run_flow(p.config, out_dir=out / POINTS_DIR / p.name,
-                                    progress=False, echo=lambda line: None)
-                   for p in sweep.points}
-        wall = time.perf_counter() - t0
-    rows = {name: figures_of(point_figures(r)) for name, r in results.items()}
-    return SweepRun(wall, sum(r.seconds for r in results.values()), rows,
-                    {name: list(r.ran) for name, r in results.items()})
+def by_hand(sweep_file: Path, out: Path, processes: list[list[int]]) -> list[dict]:
+    """Run :data:`BY_HAND` once per list of point indices, one process after the other; the
+    points' rows."""
+    rows = []
+    for indices in processes:
+        lines = subprocess.run([sys.executable, "-c", BY_HAND, str(sweep_file), str(out),
+                                *map(str, indices)], check=True, capture_output=True,
+                               text=True).stdout.splitlines()
+        rows += [json.loads(line) for line in lines if line.startswith("{")]
+    return rows
 
 
-def sweep_by_hand_processes(sweep_file: Path, work: Path, warm_runtime: bool) -> SweepRun:
-    """The same points' flows one after the other, each in a fresh Python process (what
-    ``shiftrnn flow`` per point costs: every process imports the flow's modules), cold."""
-    with cold_start(work, "by-hand-processes", warm_runtime) as out:
+def sweep_by_hand(sweep_file: Path, work: Path, warm_runtime: bool, one_process: bool
+                  ) -> SweepRun:
+    """The same points' flows one after the other, cold: in one fresh Python process (a
+    user's script), or each in a fresh process of its own (``shiftrnn flow`` per point)."""
+    n = len(load_sweep(sweep_file).points)
+    processes = [list(range(n))] if one_process else [[i] for i in range(n)]
+    with cold_start(work, "by-hand" if one_process else "by-hand-processes", warm_runtime) as out:
         t0 = time.perf_counter()
-        runs = [json.loads(subprocess.run(
-            [sys.executable, "-c", ONE_POINT, str(sweep_file), str(i), str(out)], check=True,
-            capture_output=True, text=True).stdout.splitlines()[-1])
-            for i in range(len(load_sweep(sweep_file).points))]
+        runs = by_hand(sweep_file, out, processes)
         wall = time.perf_counter() - t0
     return SweepRun(wall, sum(r["flow_seconds"] for r in runs),
                     {r["name"]: figures_of(r) for r in runs}, {r["name"]: r["ran"] for r in runs})
@@ -270,7 +266,7 @@ def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, args) -> N
               f"{one / run.wall:.2f}x |")
     procs = runs["by hand, a process per point"].wall
     print(f"\nspeed-up, 2 workers over 1: {one / runs['Dask, 2 workers'].wall:.2f}x; overhead of "
-          f"the sweep on 1 worker over the runs by hand in this process: "
+          f"the sweep on 1 worker over the runs by hand in one process: "
           f"{100 * (one - hand) / hand:+.1f}% ({(one - hand) / n:+.2f} s per point; outside the "
           f"points' flows: {one - runs['Dask, 1 worker'].point_seconds:.1f} s); over the runs by "
           f"hand in a process each: {100 * (one - procs) / procs:+.1f}% "
@@ -282,17 +278,15 @@ def print_sweep(runs: dict[str, SweepRun], load0, load1, rounds: int, args) -> N
 
 def sweep_half(args) -> None:
     """Time the sweep by hand, on 1 worker and on 2 workers; print the table."""
-    for name in FLOW_IMPORTS:
-        importlib.import_module(name)
     work = Path(tempfile.mkdtemp(prefix="sweep_scaling-sweep-"))
     sweep_file = write_sweep_files(work, args.points, args.sweep_hidden, args.device)
     rounds = args.rounds or 1
     load0 = os.getloadavg()
     best: dict[str, SweepRun] = {}
     warm = args.warm_runtime
-    runs = (("by hand", lambda: sweep_by_hand(sweep_file, work, warm)),
+    runs = (("by hand", lambda: sweep_by_hand(sweep_file, work, warm, True)),
             ("by hand, a process per point",
-             lambda: sweep_by_hand_processes(sweep_file, work, warm)),
+             lambda: sweep_by_hand(sweep_file, work, warm, False)),
             ("Dask, 1 worker", lambda: sweep_on_dask(sweep_file, work, 1, warm)),
             ("Dask, 2 workers", lambda: sweep_on_dask(sweep_file, work, 2, warm)))
     for _ in range(rounds):

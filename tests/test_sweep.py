@@ -134,6 +134,42 @@ def test_local_cluster_sweep_trains_once_and_reruns_nothing(trained, tmp_path):
         assert figures(second) == figures(first)
 
 
+def test_second_round_runs_large_designs_first_and_twins_after(files, tmp_path, monkeypatch):
+    """The first round learns each point's design; the second runs one point per distinct
+    design, largest Verilog first, then the points whose design an earlier one has. Rows count
+    both rounds: every stage ran (or came from the stage cache) in a first run."""
+    sweep = files.parent / "twins.toml"
+    sweep.write_text('base = "base.toml"\nname = "twins"\n[grid]\n"verify.length" = [4, 5]\n'
+                     '"hardware.lanes" = [1, 3]\n')
+    order: list = []
+    real = sweep_run.run_points
+
+    def recording(fn, points, **kw):
+        if fn is sweep_run.run_point:
+            order.extend(args[3] for args in points)
+        return real(fn, points, **kw)
+
+    monkeypatch.setattr(sweep_run, "run_points", recording)
+    res = run_sweep(load_sweep(sweep), out=tmp_path / "out", cluster=Cluster(workers=2),
+                    progress=False, echo=lambda s: None)
+    assert [r["status"] for r in res.rows] == ["ok"] * 4, [r["error"] for r in res.rows]
+    digests = [d.digest for d in order]
+    assert len(order) == 4 and len(set(digests)) == 2  # the length does not change the design
+    assert digests[2:] == digests[:2] or digests[2:] == digests[1::-1]  # twins after both
+    assert order[0].verilog_bytes > order[1].verilog_bytes
+    for r in res.rows:
+        assert set(r["ran"] + r["reused"]) == set(STAGES) and r["skipped"] == []
+        assert r["flow_seconds"] > 0
+        log = (Path(r["report"]).parent.parent / "flow.log").read_text()
+        assert "[1/3] model" in log and "[7/7] report" in log  # both rounds' lines
+    for lanes in (1, 3):
+        pair = [figures(r) for r in res.rows if r["lanes"] == lanes]
+        for row in pair:
+            row.pop("report"), row.pop("id"), row.pop("name"), row.pop("verify.length")
+            row.pop("config_digest")
+        assert pair[0] == pair[1]
+
+
 def test_failing_points_are_recorded_and_the_others_finish(files, tmp_path, capsys):
     """Through the command line: a lanes value larger than the model (found when the flow
     reads the model) and a combination the flow refuses (found before running)."""

@@ -1,12 +1,20 @@
 """``run_sweep``: every point of a sweep as a flow run on Dask, the result table as they finish.
 
-Each point is :func:`..run.run_flow` into its own folder ``OUT/points/NAME/`` (a task of
+Each point is :func:`..run.run_flow` into its own folder ``OUT/points/NAME/`` (tasks of
 :func:`..points.run_points` on an embedded LocalCluster or an existing cluster), so it keeps the
 flow's content-hashed stages: a rerun skips what is unchanged, and points share a trained model
 (the engine's stage cache) and Verilator and yosys builds (their caches). A point that fails is
 a row with its one-line error; every finished point's row is on disk as soon as it finishes
 (``results.jsonl``, ``results.csv``), and ``sweep.html`` is rebuilt at the end, also after
 Ctrl-C.
+
+The points run in two rounds. The first runs every point's flow up to its Verilog
+(:data:`DESIGN_STAGES`: training, quantization, generation; one point per trained model first).
+The second runs the rest of every flow, largest design first (by Verilog size), and a point
+whose design equals an earlier point's (the same files) after every distinct design: it then
+finds the builds, simulations and syntheses of its twin in the caches instead of running them at
+the same time on another worker. With ``force`` the points run in one round (everything runs
+again anyway).
 """
 
 from __future__ import annotations
@@ -20,21 +28,53 @@ from pathlib import Path
 
 import golden
 
+from ..engine import file_sha256, run_stages
 from ..errors import FlowError
 from ..points import Cluster, Outcome, run_points
 from ..records import to_jsonable
 from ..run import run_flow
+from ..stages import STAGES
 from .report import HTML_FILE, write_sweep_report
 from .results import CSV_FILE, JSONL_FILE, point_figures, read_rows, write_tables
 from .spec import Sweep, SweepPoint
 
-__all__ = ["POINTS_DIR", "SWEEP_FILE", "SweepResult", "run_point", "run_sweep"]
+__all__ = ["DESIGN_STAGES", "POINTS_DIR", "SWEEP_FILE", "PointDesign", "SweepResult",
+           "prepare_point", "run_point", "run_sweep"]
 
 #: Written first into the sweep folder: the expanded points (marks a folder the sweep made).
 SWEEP_FILE = "sweep.json"
 #: Sub-folder of the points' flow folders.
 POINTS_DIR = "points"
 LOG_FILE = "flow.log"
+#: The stages of the first round: up to the point's Verilog.
+DESIGN_STAGES = STAGES[:[s.name for s in STAGES].index("generate") + 1]
+
+
+@dataclass(frozen=True)
+class PointDesign:
+    """What the first round learnt of a point (:func:`prepare_point`).
+
+    Attributes
+    ----------
+    digest : str
+        Content hash of its Verilog (and its baseline's): equal designs build, simulate and
+        synthesize alike, from the same caches.
+    verilog_bytes : int
+        Size of its Verilog (the second round runs larger designs first).
+    ran, reused : tuple of str
+        Stages the first round ran, and took from the stage cache.
+    seconds : float
+        Wall-clock time of the first round's flow.
+    lines : tuple of str
+        Its lines of the point's ``flow.log``.
+    """
+
+    digest: str
+    verilog_bytes: int
+    ran: tuple[str, ...]
+    reused: tuple[str, ...]
+    seconds: float
+    lines: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -92,22 +132,50 @@ class SweepResult:
         return "\n".join(lines)
 
 
-def run_point(cfg, out_dir: str, force: bool) -> dict:
+def prepare_point(cfg, out_dir: str, force: bool) -> PointDesign:
+    """The first round of a point, on a worker: its flow's :data:`DESIGN_STAGES` into
+    ``out_dir`` (lines in ``out_dir/flow.log``). Raises :class:`FlowError` when they fail."""
+    lines: list[str] = []
+    t0 = time.perf_counter()
+    try:
+        run = run_stages(cfg, DESIGN_STAGES, out_dir=out_dir, force=force, progress=False,
+                         echo=lines.append)
+    finally:
+        _write_log(out_dir, lines)
+    gen = run.results["generate"]
+    verilog = [gen.verilog] + ([gen.baseline.verilog] if gen.baseline else [])
+    digest = hashlib.sha256(" ".join(file_sha256(run.folder / f) for f in verilog).encode())
+    return PointDesign(digest.hexdigest(), gen.verilog_bytes, tuple(run.ran),
+                       tuple(run.reused), time.perf_counter() - t0, tuple(lines))
+
+
+def run_point(cfg, out_dir: str, force: bool, design: PointDesign | None = None) -> dict:
     """One point, on a worker: the flow into ``out_dir``; the figures of its row.
 
-    The flow's lines go to ``out_dir/flow.log``. Raises :class:`FlowError` when the flow fails
-    (the point's one-line error).
+    The flow's lines go to ``out_dir/flow.log``. ``design``: the point's first round
+    (:func:`prepare_point`), whose stages and time the row includes. Raises :class:`FlowError`
+    when the flow fails (the point's one-line error).
     """
-    lines: list[str] = []
+    lines: list[str] = list(design.lines) if design else []
     try:
         res = run_flow(cfg, out_dir=out_dir, force=force, progress=False, echo=lines.append)
     except BaseException as e:
         lines.append(f"failed: {e}")
         raise
     finally:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        golden.atomic_write_bytes(Path(out_dir) / LOG_FILE, "\n".join(lines).encode() + b"\n")
-    return point_figures(res)
+        _write_log(out_dir, lines)
+    row = point_figures(res)
+    if design is not None:
+        first = design.ran + design.reused
+        row.update(ran=[*design.ran, *row["ran"]], reused=[*design.reused, *row["reused"]],
+                   skipped=[s for s in row["skipped"] if s not in first],
+                   flow_seconds=round(design.seconds + res.seconds, 3))
+    return row
+
+
+def _write_log(out_dir: str, lines: list[str]) -> None:
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    golden.atomic_write_bytes(Path(out_dir) / LOG_FILE, "\n".join(lines).encode() + b"\n")
 
 
 # ================================================================================== helpers
@@ -154,6 +222,18 @@ def _training_first(points: list[SweepPoint]) -> list[SweepPoint]:
     return [p for _, _, p in sorted(ranked, key=lambda t: t[:2])]
 
 
+def _largest_first(points: list[SweepPoint], designs: dict[str, PointDesign]) -> list[SweepPoint]:
+    """The second round's order: one point per distinct design, largest Verilog first, then the
+    points whose design an earlier one has (they find its builds in the caches)."""
+    seen: set[str] = set()
+    ranked = []
+    for i, p in enumerate(points):
+        d = designs[p.id]
+        ranked.append((d.digest in seen, -d.verilog_bytes, i, p))
+        seen.add(d.digest)
+    return [p for *_, p in sorted(ranked, key=lambda t: t[:3])]
+
+
 def _cluster_name(client) -> str:
     n = len(client.scheduler_info()["workers"])
     kind = "a LocalCluster" if type(client.cluster).__name__ == "LocalCluster" else \
@@ -161,12 +241,39 @@ def _cluster_name(client) -> str:
     return f"{kind} of {n} worker{'s' if n != 1 else ''}"
 
 
-def _record(outcomes, points: list[SweepPoint], rows: dict, save: Callable[[], None]) -> None:
+def _record(outcomes, points: list[SweepPoint], rows: dict, save: Callable[[], None],
+            first: dict[str, PointDesign] | None = None) -> None:
+    """A row per finished point (the time of its first round included), saved as it comes."""
     for out in outcomes:
         out: Outcome
         p = points[out.index]
-        rows[p.id] = _row(p, out.value, out.error, out.seconds)
+        before = first[p.id].seconds if first else 0.0
+        rows[p.id] = _row(p, out.value, out.error, before + out.seconds)
         save()
+
+
+def _run_rounds(client, points: list[SweepPoint], folder: Path, force: bool, name: str,
+                progress: bool, rows: dict, save: Callable[[], None]) -> None:
+    """Both rounds of the points on ``client`` (one round with ``force``); rows as they come."""
+    def args(p: SweepPoint) -> tuple:
+        return p.config, str(folder / POINTS_DIR / p.name), force
+
+    if force:
+        _record(run_points(run_point, [args(p) for p in points], client=client,
+                           desc=f"sweep {name}", progress=progress), points, rows, save)
+        return
+    designs: dict[str, PointDesign] = {}
+    for out in run_points(prepare_point, [args(p) for p in points], client=client,
+                          desc=f"designs {name}", progress=progress):
+        p = points[out.index]
+        if out.ok:
+            designs[p.id] = out.value
+        else:
+            rows[p.id] = _row(p, None, out.error, out.seconds)
+            save()
+    second = _largest_first([p for p in points if p.id in designs], designs)
+    _record(run_points(run_point, [(*args(p), designs[p.id]) for p in second], client=client,
+                       desc=f"sweep {name}", progress=progress), second, rows, save, designs)
 
 
 def run_sweep(sweep: Sweep, *, out=None, cluster: Cluster | None = None, force: bool = False,
@@ -233,9 +340,7 @@ def run_sweep(sweep: Sweep, *, out=None, cluster: Cluster | None = None, force: 
                 where = _cluster_name(client)
                 echo(f"shiftrnn sweep {sweep.name}: {len(runnable)} points on {where} -> "
                      f"{folder}")
-                args = [(p.config, str(folder / POINTS_DIR / p.name), force) for p in runnable]
-                _record(run_points(run_point, args, client=client, desc=f"sweep {sweep.name}",
-                                   progress=progress), runnable, rows, save)
+                _run_rounds(client, runnable, folder, force, sweep.name, progress, rows, save)
         seconds = time.perf_counter() - t0
     finally:
         write_sweep_report(folder, sweep, ordered(), seconds)
