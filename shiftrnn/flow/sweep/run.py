@@ -11,10 +11,9 @@ Ctrl-C.
 The points run in two rounds. The first runs every point's flow up to its Verilog
 (:data:`DESIGN_STAGES`: training, quantization, generation; one point per trained model first).
 The second runs the rest of every flow, largest design first (by Verilog size), and a point
-whose design equals an earlier point's (the same files) after every distinct design: it then
-finds the builds, simulations and syntheses of its twin in the caches instead of running them at
-the same time on another worker. With ``force`` the points run in one round (everything runs
-again anyway).
+whose Verilog an earlier point has after every distinct design: it then finds the builds,
+simulations and syntheses of its twin in the caches instead of running them at the same time on
+another worker. With ``force`` the points run in one round (everything runs again anyway).
 """
 
 from __future__ import annotations
