@@ -134,29 +134,42 @@ def test_local_cluster_sweep_trains_once_and_reruns_nothing(trained, tmp_path):
         assert figures(second) == figures(first)
 
 
-def test_second_round_runs_large_designs_first_and_twins_after(files, tmp_path, monkeypatch):
-    """The first round learns each point's design; the second runs one point per distinct
-    design, largest Verilog first, then the points whose design an earlier one has. Rows count
-    both rounds: every stage ran (or came from the stage cache) in a first run."""
+def test_second_round_puts_large_designs_first_and_twins_after(files, tmp_path, monkeypatch):
+    """The first round learns each point's design; each point's second round is submitted as
+    soon as its design is known, larger Verilog at higher priority, and a point whose Verilog
+    an earlier point has only after that point finished. Rows count both rounds: every stage
+    ran (or came from the stage cache) in a first run."""
     sweep = files.parent / "twins.toml"
     sweep.write_text('base = "base.toml"\nname = "twins"\n[grid]\n"verify.length" = [4, 5]\n'
                      '"hardware.lanes" = [1, 3]\n')
-    order: list = []
-    real = sweep_run.run_points
+    events: list = []
 
-    def recording(fn, points, **kw):
-        if fn is sweep_run.run_point:
-            order.extend(args[3] for args in points)
-        return real(fn, points, **kw)
+    class Recording(sweep_run.DaskRunner):
+        def submit(self, fn, args, *, index, tag=None, priority=0):
+            if fn is sweep_run.run_point:
+                events.append(("second", index, args[3], priority))
+            else:
+                assert priority > sweep_run.FIRST_ROUND  # above every second round
+            super().submit(fn, args, index=index, tag=tag, priority=priority)
 
-    monkeypatch.setattr(sweep_run, "run_points", recording)
+        def __iter__(self):
+            for tag, out in super().__iter__():
+                if tag == "second":
+                    events.append(("done", out.index))
+                yield tag, out
+
+    monkeypatch.setattr(sweep_run, "DaskRunner", Recording)
     res = run_sweep(load_sweep(sweep), out=tmp_path / "out", cluster=Cluster(workers=2),
                     progress=False, echo=lambda s: None)
     assert [r["status"] for r in res.rows] == ["ok"] * 4, [r["error"] for r in res.rows]
-    digests = [d.digest for d in order]
-    assert len(order) == 4 and len(set(digests)) == 2  # the length does not change the design
-    assert digests[2:] == digests[:2] or digests[2:] == digests[1::-1]  # twins after both
-    assert order[0].verilog_bytes > order[1].verilog_bytes
+    submits = [e for e in events if e[0] == "second"]
+    assert len(submits) == 4 and len({e[2].digest for e in submits}) == 2  # length: same design
+    assert all(priority == d.verilog_bytes for _, _, d, priority in submits)
+    assert len({e[2].verilog_bytes for e in submits}) == 2
+    for k, (_, index, design, _) in enumerate(submits):
+        first = next(e for e in submits if e[2].digest == design.digest)
+        if first[1] != index:  # a twin: submitted after its first point's second round ended
+            assert events.index(("done", first[1])) < events.index(submits[k])
     for r in res.rows:
         assert set(r["ran"] + r["reused"]) == set(STAGES) and r["skipped"] == []
         assert r["flow_seconds"] > 0
@@ -165,8 +178,8 @@ def test_second_round_runs_large_designs_first_and_twins_after(files, tmp_path, 
     for lanes in (1, 3):
         pair = [figures(r) for r in res.rows if r["lanes"] == lanes]
         for row in pair:
-            row.pop("report"), row.pop("id"), row.pop("name"), row.pop("verify.length")
-            row.pop("config_digest")
+            for key in ("report", "id", "name", "verify.length", "config_digest"):
+                row.pop(key)
         assert pair[0] == pair[1]
 
 

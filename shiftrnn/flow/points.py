@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from golden.errors import ShiftrnnError
 
-__all__ = ["RETRIES", "Cluster", "Outcome", "error_line", "run_points"]
+__all__ = ["RETRIES", "Cluster", "DaskRunner", "Outcome", "error_line", "run_points"]
 
 #: Dask retries of a point that raised something other than a ShiftrnnError.
 RETRIES = 2
@@ -120,30 +120,6 @@ def _local(fn: Callable, points: Sequence[tuple]) -> Iterator[Outcome]:
         yield Outcome(index, value, error, seconds)
 
 
-def _on_dask(fn: Callable, points: Sequence[tuple], client, label: str, retries: int
-             ) -> Iterator[Outcome]:
-    from distributed import as_completed
-    from distributed.scheduler import KilledWorker
-
-    run = uuid.uuid4().hex[:8]
-    n = len(points)
-    # Earlier points first (priority): a sweep puts one point per trained model up front.
-    futures = {client.submit(_attempt, fn, args, key=f"shiftrnn-{label}-{run}-{i}",
-                             retries=retries, priority=n - i, pure=False): i
-               for i, args in enumerate(points)}
-    for fut in as_completed(futures):
-        index = futures[fut]
-        try:
-            value, error, seconds = fut.result()
-        except KilledWorker as e:
-            value, error, seconds = None, (f"its worker died {e.allowed_failures + 1} times "
-                                           "while running it (out of memory?)"), 0.0
-        except Exception as e:  # noqa: BLE001 -- the point's error after Dask's retries
-            value, error, seconds = None, error_line(e), 0.0
-        fut.release()
-        yield Outcome(index, value, error, seconds)
-
-
 def run_points(fn: Callable, points: Sequence[tuple], *, client=None, desc: str = "points",
                unit: str = "point", progress: bool = True, retries: int = RETRIES
                ) -> Iterator[Outcome]:
@@ -178,3 +154,57 @@ def run_points(fn: Callable, points: Sequence[tuple], *, client=None, desc: str 
         for outcome in outcomes:
             bar.update(1)
             yield outcome
+
+
+class DaskRunner:
+    """Points submitted to Dask while others run; outcomes as they finish (the one place that
+    turns a Dask future into an :class:`Outcome`).
+
+    :meth:`submit` may be called while iterating, e.g. for work that an outcome makes ready.
+    Among queued points a higher ``priority`` goes first.
+    """
+
+    def __init__(self, client, label: str, retries: int = RETRIES):
+        from distributed import as_completed
+
+        self.client, self.label, self.retries = client, label, retries
+        self.run = uuid.uuid4().hex[:8]
+        self.pending = as_completed()
+        self.tags: dict = {}
+
+    def submit(self, fn: Callable, args: tuple, *, index: int, tag=None, priority: int = 0
+               ) -> None:
+        """Run ``fn(*args)`` on the cluster; its outcome carries ``index`` and comes with
+        ``tag``."""
+        fut = self.client.submit(_attempt, fn, args, retries=self.retries, priority=priority,
+                                 key=f"shiftrnn-{self.label}-{self.run}-{len(self.tags)}",
+                                 pure=False)
+        self.tags[fut.key] = (index, tag)
+        self.pending.add(fut)
+
+    def __iter__(self) -> Iterator[tuple[object, Outcome]]:
+        """``(tag, outcome)`` of every submitted point, in the order they finish."""
+        from distributed.scheduler import KilledWorker
+
+        for fut in self.pending:
+            index, tag = self.tags[fut.key]
+            try:
+                value, error, seconds = fut.result()
+            except KilledWorker as e:
+                value, error, seconds = None, (f"its worker died {e.allowed_failures + 1} "
+                                               "times while running it (out of memory?)"), 0.0
+            except Exception as e:  # noqa: BLE001 -- the point's error after Dask's retries
+                value, error, seconds = None, error_line(e), 0.0
+            fut.release()
+            yield tag, Outcome(index, value, error, seconds)
+
+
+def _on_dask(fn: Callable, points: Sequence[tuple], client, label: str, retries: int
+             ) -> Iterator[Outcome]:
+    runner = DaskRunner(client, label, retries)
+    n = len(points)
+    # Earlier points first (priority): the caller lists them in the order it wants.
+    for i, args in enumerate(points):
+        runner.submit(fn, args, index=i, priority=n - i)
+    for _, outcome in runner:
+        yield outcome

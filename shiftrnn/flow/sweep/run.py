@@ -8,12 +8,14 @@ a row with its one-line error; every finished point's row is on disk as soon as 
 (``results.jsonl``, ``results.csv``), and ``sweep.html`` is rebuilt at the end, also after
 Ctrl-C.
 
-The points run in two rounds. The first runs every point's flow up to its Verilog
-(:data:`DESIGN_STAGES`: training, quantization, generation; one point per trained model first).
-The second runs the rest of every flow, largest design first (by Verilog size), and a point
-whose Verilog an earlier point has after every distinct design: it then finds the builds,
-simulations and syntheses of its twin in the caches instead of running them at the same time on
-another worker. With ``force`` the points run in one round (everything runs again anyway).
+The points run in two rounds, both tasks of one :class:`..points.DaskRunner`. The first runs a
+point's flow up to its Verilog (:data:`DESIGN_STAGES`: training, quantization, generation; one
+point per trained model first), and learns the design's size and content. The second, submitted
+as soon as the first has finished (no barrier between the rounds), runs the rest of the flow;
+among queued tasks the first rounds go first, then the largest Verilog. A point whose Verilog an
+earlier point has waits until that point has finished, and then finds its builds, simulations
+and syntheses in the caches instead of running them at the same time on another worker. With
+``force`` the points run in one round (everything runs again anyway).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import golden
 
 from ..engine import file_sha256, run_stages
 from ..errors import FlowError
-from ..points import Cluster, Outcome, run_points
+from ..points import Cluster, DaskRunner
 from ..records import to_jsonable
 from ..run import run_flow
 from ..stages import STAGES
@@ -221,18 +223,6 @@ def _training_first(points: list[SweepPoint]) -> list[SweepPoint]:
     return [p for _, _, p in sorted(ranked, key=lambda t: t[:2])]
 
 
-def _largest_first(points: list[SweepPoint], designs: dict[str, PointDesign]) -> list[SweepPoint]:
-    """The second round's order: one point per distinct design, largest Verilog first, then the
-    points whose design an earlier one has (they find its builds in the caches)."""
-    seen: set[str] = set()
-    ranked = []
-    for i, p in enumerate(points):
-        d = designs[p.id]
-        ranked.append((d.digest in seen, -d.verilog_bytes, i, p))
-        seen.add(d.digest)
-    return [p for *_, p in sorted(ranked, key=lambda t: t[:3])]
-
-
 def _cluster_name(client) -> str:
     n = len(client.scheduler_info()["workers"])
     kind = "a LocalCluster" if type(client.cluster).__name__ == "LocalCluster" else \
@@ -240,39 +230,55 @@ def _cluster_name(client) -> str:
     return f"{kind} of {n} worker{'s' if n != 1 else ''}"
 
 
-def _record(outcomes, points: list[SweepPoint], rows: dict, save: Callable[[], None],
-            first: dict[str, PointDesign] | None = None) -> None:
-    """A row per finished point (the time of its first round included), saved as it comes."""
-    for out in outcomes:
-        out: Outcome
-        p = points[out.index]
-        before = first[p.id].seconds if first else 0.0
-        rows[p.id] = _row(p, out.value, out.error, before + out.seconds)
-        save()
+#: Priority of the first round's tasks: above every second-round task (whose priority is its
+#: Verilog's size in bytes).
+FIRST_ROUND = 1 << 48
 
 
 def _run_rounds(client, points: list[SweepPoint], folder: Path, force: bool, name: str,
                 progress: bool, rows: dict, save: Callable[[], None]) -> None:
-    """Both rounds of the points on ``client`` (one round with ``force``); rows as they come."""
-    def args(p: SweepPoint) -> tuple:
-        return p.config, str(folder / POINTS_DIR / p.name), force
+    """Both rounds of the points on ``client``, rows saved as points finish.
 
-    if force:
-        _record(run_points(run_point, [args(p) for p in points], client=client,
-                           desc=f"sweep {name}", progress=progress), points, rows, save)
-        return
+    A point's second round is submitted as soon as its first round has told its design (no
+    barrier between the rounds); among queued tasks the first rounds go first, then the
+    largest Verilog. A point whose Verilog an earlier point has waits until that point's second
+    round has finished. With ``force``, one round.
+    """
+    from tqdm import tqdm
+
+    runner = DaskRunner(client, "".join(c if c.isalnum() else "-" for c in f"sweep {name}"))
+    n = len(points)
     designs: dict[str, PointDesign] = {}
-    for out in run_points(prepare_point, [args(p) for p in points], client=client,
-                          desc=f"designs {name}", progress=progress):
-        p = points[out.index]
-        if out.ok:
-            designs[p.id] = out.value
-        else:
-            rows[p.id] = _row(p, None, out.error, out.seconds)
+    twins: dict[str, list[int]] = {}  # digest -> points waiting for its first point's end
+
+    def args(i: int) -> tuple:
+        return points[i].config, str(folder / POINTS_DIR / points[i].name), force
+
+    def second(i: int) -> None:
+        d = designs[points[i].id]
+        runner.submit(run_point, (*args(i), d), index=i, tag="second", priority=d.verilog_bytes)
+
+    for i in range(n):
+        fn = run_point if force else prepare_point
+        runner.submit(fn, args(i), index=i, tag="first", priority=FIRST_ROUND + n - i)
+    with tqdm(total=n, desc=f"sweep {name}", unit="point", disable=not progress) as bar:
+        for tag, out in runner:
+            p = points[out.index]
+            if tag == "first" and out.ok and not force:
+                d = designs[p.id] = out.value
+                if d.digest in twins:
+                    twins[d.digest].append(out.index)
+                else:
+                    twins[d.digest] = []
+                    second(out.index)
+                continue
+            before = designs[p.id].seconds if p.id in designs else 0.0
+            rows[p.id] = _row(p, out.value, out.error, before + out.seconds)
             save()
-    second = _largest_first([p for p in points if p.id in designs], designs)
-    _record(run_points(run_point, [(*args(p), designs[p.id]) for p in second], client=client,
-                       desc=f"sweep {name}", progress=progress), second, rows, save, designs)
+            bar.update(1)
+            if tag == "second" and p.id in designs:
+                for j in twins.pop(designs[p.id].digest, []):
+                    second(j)
 
 
 def run_sweep(sweep: Sweep, *, out=None, cluster: Cluster | None = None, force: bool = False,
