@@ -1,11 +1,13 @@
-"""Independent pieces of work ("points") run on Dask: the one runner of ``shiftrnn sweep`` (a
-point is a whole flow run) and ``shiftrnn compare`` (a point is one variant's design, estimate
-and accuracy).
+"""Independent pieces of work ("points") run on Dask: the runner of ``shiftrnn sweep`` (a
+point is a flow run, in two tasks) and ``shiftrnn compare`` (a point is one variant's design,
+estimate and accuracy).
 
 :class:`Cluster` names where points run (an embedded ``LocalCluster``, started and stopped with
 the block, or an existing cluster's scheduler) and gives a ``distributed.Client`` on it through
 :func:`sim.shard.dask_client`, which sharded simulation uses too. :func:`run_points` submits one
-task per point and yields each :class:`Outcome` as it finishes, with a progress bar:
+task per point and yields each :class:`Outcome` as it finishes, with a progress bar; through
+:class:`DaskRunner`, which also takes tasks submitted while others run (a sweep point's second
+task):
 
 * a point that raises a :class:`~golden.errors.ShiftrnnError` (a flow error, a bad combination:
   it would fail the same way again) is an outcome with its one-line error, not retried;
@@ -147,8 +149,7 @@ def run_points(fn: Callable, points: Sequence[tuple], *, client=None, desc: str 
     """
     from tqdm import tqdm
 
-    label = "".join(c if c.isalnum() else "-" for c in desc)
-    outcomes = _local(fn, points) if client is None else _on_dask(fn, points, client, label,
+    outcomes = _local(fn, points) if client is None else _on_dask(fn, points, client, desc,
                                                                    retries)
     with tqdm(total=len(points), desc=desc, unit=unit, disable=not progress) as bar:
         for outcome in outcomes:
@@ -164,10 +165,11 @@ class DaskRunner:
     Among queued points a higher ``priority`` goes first.
     """
 
-    def __init__(self, client, label: str, retries: int = RETRIES):
+    def __init__(self, client, desc: str, retries: int = RETRIES):
         from distributed import as_completed
 
-        self.client, self.label, self.retries = client, label, retries
+        self.client, self.retries = client, retries
+        self.label = "".join(c if c.isalnum() else "-" for c in desc)  # in the tasks' keys
         self.run = uuid.uuid4().hex[:8]
         self.pending = as_completed()
         self.tags: dict = {}
@@ -199,9 +201,9 @@ class DaskRunner:
             yield tag, Outcome(index, value, error, seconds)
 
 
-def _on_dask(fn: Callable, points: Sequence[tuple], client, label: str, retries: int
+def _on_dask(fn: Callable, points: Sequence[tuple], client, desc: str, retries: int
              ) -> Iterator[Outcome]:
-    runner = DaskRunner(client, label, retries)
+    runner = DaskRunner(client, desc, retries)
     n = len(points)
     # Earlier points first (priority): the caller lists them in the order it wants.
     for i, args in enumerate(points):

@@ -246,7 +246,7 @@ def _run_rounds(client, points: list[SweepPoint], folder: Path, force: bool, nam
     """
     from tqdm import tqdm
 
-    runner = DaskRunner(client, "".join(c if c.isalnum() else "-" for c in f"sweep {name}"))
+    runner = DaskRunner(client, f"sweep {name}")
     n = len(points)
     designs: dict[str, PointDesign] = {}
     twins: dict[str, list[int]] = {}  # digest -> points waiting for its first point's end
