@@ -33,7 +33,7 @@ from ..engine import file_sha256, run_stages
 from ..errors import FlowError
 from ..points import Cluster, DaskRunner
 from ..records import to_jsonable
-from ..run import run_flow
+from ..run import STAGE_NAMES, run_flow
 from ..stages import STAGES
 from .report import HTML_FILE, write_sweep_report
 from .results import CSV_FILE, JSONL_FILE, point_figures, read_rows, write_tables
@@ -48,7 +48,7 @@ SWEEP_FILE = "sweep.json"
 POINTS_DIR = "points"
 LOG_FILE = "flow.log"
 #: The stages of the first round: up to the point's Verilog.
-DESIGN_STAGES = STAGES[:[s.name for s in STAGES].index("generate") + 1]
+DESIGN_STAGES = STAGES[:STAGE_NAMES.index("generate") + 1]
 
 
 @dataclass(frozen=True)
