@@ -85,6 +85,8 @@ def test_config_not_toml(tmp_path, capsys, previous):
 
 @pytest.mark.parametrize("text, words", [
     ('name = "t"\n[hardware]\nlane = 2\n', ["unknown key 'lane'", "did you mean 'lanes'"]),
+    ('name = "t"\n[model]\nhidden = 8\n', ["[model] unknown key 'hidden'",
+                                          "it belongs in [train]: train.hidden"]),
     ('name = "t"\n[hardwre]\nlanes = 2\n', ["unknown key or section 'hardwre'",
                                             "did you mean 'hardware'"]),
     ('name = "t"\n[hardware]\nlanes = "2"\n', ["[hardware] lanes", "expected an integer"]),
@@ -96,8 +98,8 @@ def test_config_not_toml(tmp_path, capsys, previous):
                                                          'h = "S8.6"']),
     ('name = "t/x"\n', ["plain folder name"]),
     ('name = "t"\n[model]\nsource = "file"\n', ["needs path"]),
-], ids=["typo-key", "typo-section", "wrong-type", "bad-choice", "lanes-and-unrolled",
-        "unknown-target", "bad-format", "bad-name", "file-without-path"])
+], ids=["typo-key", "misplaced-key", "typo-section", "wrong-type", "bad-choice",
+        "lanes-and-unrolled", "unknown-target", "bad-format", "bad-name", "file-without-path"])
 def test_bad_config_values(tmp_path, capsys, previous, text, words):
     before = snapshot(previous)
     _, line = flow(tmp_path, write_config(tmp_path, text), capsys)

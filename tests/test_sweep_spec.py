@@ -112,6 +112,8 @@ base = "base.toml"
 @pytest.mark.parametrize("text, expected", [
     ('[grid]\n"model.metod" = ["binary"]', "unknown key 'model.metod' (did you mean "
                                            "'model.method'?)"),
+    ('[grid]\n"model.hidden" = [8]', "unknown key 'model.hidden' (it belongs in [train]: "
+                                    "train.hidden)"),
     ('[grid]\n"hardware.lanes" = [1, "two"]', "[grid] value 2 of [hardware] lanes: expected "
                                               "an integer, got 'two'"),
     ('[grid]\n"model.method" = ["ternery"]', "'ternery' is not one of 'binary', 'ternary'"),

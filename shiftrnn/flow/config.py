@@ -307,6 +307,15 @@ def check_value(where: str, opt: Opt, v, base_dir: Path | None):
     return v
 
 
+def misplaced_hint(section: str, key_: str) -> str:
+    """`` (it belongs in [train]: train.hidden)`` when ``key_`` is a key of another section of
+    the flow schema, else ``""``."""
+    for sec, opts in SCHEMA.items():
+        if sec and sec != section and key_ in opts:
+            return f" (it belongs in [{sec}]: {sec}.{key_})"
+    return ""
+
+
 def _unknown_top(source: str, key_: str) -> FlowError:
     known = list(SCHEMA[""]) + [f"[{s}]" for s in SCHEMA if s]
     hint = close_hint(key_, list(SCHEMA) + list(SCHEMA[""]))
@@ -328,8 +337,9 @@ def _read_sections(data: dict, source: str, base_dir: Path | None
             data.get(sec, {})
         for key_, value in table.items():
             if key_ not in opts:
+                hint = misplaced_hint(sec, key_) or close_hint(key_, opts)
                 raise FlowError(f"{source}: [{sec or 'top level'}] unknown key {key_!r}"
-                                f"{close_hint(key_, opts)}; known keys: {', '.join(opts)}")
+                                f"{hint}; known keys: {', '.join(opts)}")
             where = f"{source}: [{sec}] {key_}" if sec else f"{source}: {key_}"
             values[sec][key_] = check_value(where, opts[key_], value, base_dir)
             given.add(f"{sec}.{key_}" if sec else key_)

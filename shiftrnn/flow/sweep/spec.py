@@ -43,6 +43,7 @@ from ..config import (
     check_value,
     close_hint,
     load_config,
+    misplaced_hint,
     parse_config,
 )
 from ..errors import FlowError
@@ -113,7 +114,8 @@ def _split(where: str, dotted: str) -> tuple[str, str]:
         return section, key
     known = [f"{s}.{k}" if s else k for s, opts in SCHEMA.items() for k in opts
              if s or k in _TOP_KEYS]
-    raise FlowError(f"{where}: unknown key {dotted!r}{close_hint(dotted, known)}; a sweep key is "
+    hint = misplaced_hint(section, key) or close_hint(dotted, known)
+    raise FlowError(f"{where}: unknown key {dotted!r}{hint}; a sweep key is "
                     "SECTION.KEY of the flow configuration, e.g. \"hardware.lanes\" or "
                     "\"model.method\"")
 
