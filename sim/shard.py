@@ -35,12 +35,16 @@ from .design import Design
 from .fast import HarnessRun, Stream, max_cycles, merge_runs, run_harness, stream_file
 
 __all__ = ["SCHEDULER_ENV", "ShardError", "dask_client", "plan_shards", "run_shard",
-           "simulate_shards"]
+           "shard_count", "simulate_shards"]
 
 #: Environment variable the CLI reads for a scheduler address.
 SCHEDULER_ENV = "SHIFTRNN_SCHEDULER"
-#: Shards per worker when the caller does not say (a lost worker then costs half its share).
-SHARDS_PER_WORKER = 2
+#: Every shard after the first repeats the sequence before it as warm-up. By default a worker
+#: gets as many shards as keep those repeats within this share of the sequences...
+WARM_UP_SHARE = 0.05
+#: ... but at least one and at most this many (more shards: a finer progress bar and less to
+#: run again after a lost worker, each at the cost of one more warm-up sequence).
+MAX_SHARDS_PER_WORKER = 4
 #: More shards when the input is large: a shard's input travels in its task, and Dask warns
 #: about tasks over 10 MB (``distributed.admin.large-graph-warning-threshold``).
 MAX_SHARD_BYTES = 8 << 20
@@ -56,6 +60,15 @@ def plan_shards(sequences: int, shards: int) -> list[tuple[int, int]]:
     shards = max(1, min(shards, sequences))
     edges = np.linspace(0, sequences, shards + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def shard_count(sequences: int, workers: int, nbytes: int) -> int:
+    """The default number of shards of ``sequences`` on ``workers`` workers: per worker, as
+    many as keep the warm-ups within ``WARM_UP_SHARE`` of the sequences (1 to
+    ``MAX_SHARDS_PER_WORKER``); more if a shard's input (``nbytes`` in all) would exceed
+    ``MAX_SHARD_BYTES``."""
+    per_worker = min(MAX_SHARDS_PER_WORKER, max(1, int(WARM_UP_SHARE * sequences / workers)))
+    return max(per_worker * workers, -(-nbytes // MAX_SHARD_BYTES))
 
 
 #: Dask settings of the embedded cluster's workers (``dask worker`` reads the same keys from
@@ -129,8 +142,7 @@ def simulate_shards(design: Design, folder: Path, beats: np.ndarray, seq_len: in
     workers, scheduler
         See :func:`dask_client`; with a scheduler, ``workers`` only sizes the shard count.
     shards : int, optional
-        Number of shards (default: ``SHARDS_PER_WORKER`` per worker, more if a shard's input
-        would exceed ``MAX_SHARD_BYTES``).
+        Number of shards (default: :func:`shard_count`).
     progress : bool
         A progress bar over finished shards.
 
@@ -148,8 +160,7 @@ def simulate_shards(design: Design, folder: Path, beats: np.ndarray, seq_len: in
     out_words = design.m_port.words
     with dask_client(workers, scheduler) as client:
         n_workers = workers or max(1, len(client.scheduler_info()["workers"]))
-        by_size = -(-beats.nbytes // MAX_SHARD_BYTES)
-        plan = plan_shards(sequences, shards or max(SHARDS_PER_WORKER * n_workers, by_size))
+        plan = plan_shards(sequences, shards or shard_count(sequences, n_workers, beats.nbytes))
         shipped = client.scatter(binary, broadcast=True)
         futures = {}
         for k, (start, stop) in enumerate(plan):

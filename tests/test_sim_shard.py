@@ -23,7 +23,7 @@ import golden
 import hw
 import sim
 from sim.cache import cache_root
-from sim.shard import dask_client, plan_shards
+from sim.shard import dask_client, plan_shards, shard_count
 
 FIXTURE = Path(__file__).parent / "data" / "sim" / "runsum"
 
@@ -73,6 +73,19 @@ def test_embedded_workers_run_without_the_profiler():
     with dask_client(1, None) as client:
         assert list(client.run(_profiling).values()) == [False]
 
+@pytest.mark.parametrize("sequences, workers, nbytes, shards", [
+    (9, 2, 1000, 2),  # a second shard per worker would repeat 2 of 9 sequences
+    (48, 2, 1000, 2),
+    (48, 1, 1000, 2),  # 1 repeat in 48 sequences is within 5 %
+    (80, 2, 1000, 4),
+    (10_000, 2, 1000, 8),  # at most 4 per worker
+    (10_000, 2, 100 << 20, 13),  # shards under 8 MB each
+    (1, 3, 10, 3),  # plan_shards then makes one shard of the one sequence
+])
+def test_shard_count_keeps_warm_ups_within_five_percent(sequences, workers, nbytes, shards):
+    assert shard_count(sequences, workers, nbytes) == shards
+
+
 @pytest.mark.parametrize("workers", [0, -1, 1.5])
 def test_workers_must_be_positive(lm, workers):
     with pytest.raises(ValueError, match="workers must be a positive integer"):
@@ -83,7 +96,7 @@ def test_sharded_equals_one_run_on_local_cluster(lm, tmp_path):
     x = tokens(lm, 9, 23, seed=1)
     one = sim.simulate(lm, x)
     many = sim.simulate(lm, x, workers=2, progress=True)
-    assert many.shards == 4
+    assert many.shards == 2  # one per worker: a second would add 2 of 9 sequences as warm-up
     assert_same_run(one, many)
     assert many.bpc is not None
 
@@ -127,7 +140,7 @@ def _our_harnesses(worker_commands: list[int]) -> list[psutil.Process]:
 def test_killed_worker_shard_is_retried(lm, dask_cluster):
     """SIGKILL the worker process running a shard's harness; Dask runs the shard again."""
     address, worker_commands = dask_cluster
-    x = tokens(lm, 24, 3000, seed=5)  # 8 shards of about 0.4-4 s each: long enough to catch
+    x = tokens(lm, 24, 3000, seed=5)  # 4 shards of about 1-8 s each: long enough to catch
     one = sim.simulate(lm, x)
     job = Background(lambda: sim.simulate(lm, x, scheduler=address, workers=4))
     killed = None
@@ -145,7 +158,7 @@ def test_killed_worker_shard_is_retried(lm, dask_cluster):
         time.sleep(0.005)
     many = job.result()
     assert killed is not None, "no shard was caught running"
-    assert many.shards == 8
+    assert many.shards == 4
     assert_same_run(one, many)
 
 
@@ -165,13 +178,13 @@ def test_cli_simulate_workers_and_scheduler(lm, dask_cluster, tmp_path, capsys, 
         rc = main(["simulate", str(lm.path), "--inputs", str(inputs), "--out", str(out), *extra])
         text = capsys.readouterr().out
         assert rc == 0, text
-        assert ("on 4 shards" in text) == (name != "one")  # two shards per worker
+        assert ("on 2 shards" in text) == (name != "one")  # one shard per worker
         with np.load(out) as z:
             saved[name] = {k: z[k] for k in z.files}
     monkeypatch.setenv("SHIFTRNN_SCHEDULER", address)
     out = tmp_path / "env.npz"
     assert main(["simulate", str(lm.path), "--inputs", str(inputs), "--out", str(out)]) == 0
-    assert "on 4 shards" in capsys.readouterr().out
+    assert "on 2 shards" in capsys.readouterr().out
     with np.load(out) as z:
         saved["env"] = {k: z[k] for k in z.files}
     for name in ("workers", "scheduler", "env"):
