@@ -28,8 +28,9 @@ the speed-up is 1 worker's time over 2 workers'. Every point must pass (RTL bit-
 figures of the runs (BPC, cycles, LUTs) are compared.
 
 **Sharded simulation.** ``sim.simulate(design, x, workers=N)`` splits the sequences into shards
-(``sim.shard.shard_count``: one per worker for its 48 sequences), runs each shard's fast-path harness on a worker of an embedded LocalCluster
-(started and stopped by the call) and merges the results; it must equal one process's run bit
+(``sim.shard.shard_count``: for its 48 sequences, 2 on 1 worker and 1 per worker on 2), runs
+each shard's fast-path harness on a worker of an embedded LocalCluster (started and stopped by
+the call) and merges the results; it must equal one process's run bit
 for bit, which this benchmark asserts for every run. The time of a run is the whole call: cluster
 start and stop, shipping the harness, the shards (each repeats one sequence as warm-up), merging,
 the golden comparison and BPC. The harness is built (cached) before timing. One process without
