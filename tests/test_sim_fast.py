@@ -98,7 +98,7 @@ def test_toggles_equal_a_cycle_model(runsum):
 def test_shard_toggles_equal_the_cycle_model(runsum):
     """Four shards (each warmed up with the sequence before it) sum to the model's totals."""
     rng = np.random.default_rng(12)
-    x = np.stack([runsum.random_inputs(rng, 4) for _ in range(80)])  # 2 shards per worker
+    x = np.stack([runsum.random_inputs(rng, 8) for _ in range(80)])  # 2 shards per worker
     res = sim.simulate(runsum, x, workers=2)
     assert res.shards == 4 and res.toggles_exact, res.message
     assert res.toggles == runsum_toggles(*_stream(runsum, x))[0]

@@ -73,17 +73,19 @@ def test_embedded_workers_run_without_the_profiler():
     with dask_client(1, None) as client:
         assert list(client.run(_profiling).values()) == [False]
 
-@pytest.mark.parametrize("sequences, workers, nbytes, shards", [
-    (9, 2, 1000, 2),  # a second shard per worker would repeat 2 of 9 sequences
-    (48, 2, 1000, 2),
-    (48, 1, 1000, 2),  # 1 repeat in 48 sequences is within 5 %
-    (80, 2, 1000, 4),
-    (10_000, 2, 1000, 8),  # at most 4 per worker
-    (10_000, 2, 100 << 20, 13),  # shards under 8 MB each
-    (1, 3, 10, 3),  # plan_shards then makes one shard of the one sequence
+@pytest.mark.parametrize("sequences, seq_len, workers, nbytes, shards", [
+    (9, 20, 2, 1000, 2),  # a second shard per worker would repeat 2 of 9 sequences
+    (48, 256, 2, 1000, 2),
+    (48, 256, 1, 1000, 2),  # 1 repeat in 48 sequences is within 5 %
+    (80, 8, 2, 1000, 4),
+    (80, 4, 2, 1000, 2),  # warm-ups of 2 sequences (8 timesteps)
+    (10_000, 256, 2, 1000, 8),  # at most 4 per worker
+    (10_000, 256, 2, 100 << 20, 13),  # shards under 8 MB each
+    (1, 5, 3, 10, 3),  # plan_shards then makes one shard of the one sequence
 ])
-def test_shard_count_keeps_warm_ups_within_five_percent(sequences, workers, nbytes, shards):
-    assert shard_count(sequences, workers, nbytes) == shards
+def test_shard_count_keeps_warm_ups_within_five_percent(sequences, seq_len, workers, nbytes,
+                                                        shards):
+    assert shard_count(sequences, seq_len, workers, nbytes) == shards
 
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5])
@@ -114,6 +116,23 @@ def test_shard_boundary_counts_are_not_a_fresh_start(lm):
     naive = {g: sum(h.toggles[g] for h in halves) for g in whole.toggles}
     assert naive != whole.toggles
     assert sim.simulate(lm, x, workers=2).toggles == whole.toggles
+
+
+def test_short_warm_up_runs_the_shard_again(lm, monkeypatch):
+    """One-step sequences with a one-step warm-up: the design keeps state from further back, the
+    boundary digests differ, and the shards run again with longer warm-ups until they agree."""
+    monkeypatch.setattr(sim.shard, "MIN_WARM_UP_STEPS", 1)
+    short_warm_ups, reruns = sim.shard._short_warm_ups, []
+
+    def spy(*args):
+        reruns.append(short_warm_ups(*args))
+        return reruns[-1]
+
+    monkeypatch.setattr(sim.shard, "_short_warm_ups", spy)
+    x = tokens(lm, 40, 1, seed=7)
+    many = sim.simulate(lm, x, workers=2)
+    assert reruns[0] and not reruns[-1], reruns
+    assert_same_run(sim.simulate(lm, x), many)
 
 
 # ---------------------------------------------------------------- a real scheduler and workers
