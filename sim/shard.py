@@ -189,6 +189,7 @@ def simulate_shards(design: Design, folder: Path, beats: np.ndarray, seq_len: in
                         seq_len, plan)
         with tqdm(total=len(plan), desc=f"simulate {design.name}", unit="shard",
                   disable=not progress) as bar:
+            rerun_seconds = 0.0  # the harness loops of runs that were done again
             while todo:
                 for k, run in job.run({k: warm[k] for k in todo}):
                     runs[k] = run
@@ -196,8 +197,11 @@ def simulate_shards(design: Design, folder: Path, beats: np.ndarray, seq_len: in
                 todo = _short_warm_ups(runs, warm, plan)
                 for k in todo:
                     warm[k] = min(plan[k][0], warm[k] * WARM_UP_GROWTH)
+                    rerun_seconds += float(runs[k].info["seconds"])
                 bar.total += len(todo)
-    return merge_runs(runs, design.m_port.words), len(plan)
+    stream = merge_runs(runs, design.m_port.words)
+    stream.seconds += rerun_seconds
+    return stream, len(plan)
 
 
 def _short_warm_ups(runs: list, warm: list[int], plan: list[tuple[int, int]]) -> list[int]:
