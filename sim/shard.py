@@ -146,11 +146,11 @@ def simulate_shards(design: Design, folder: Path, beats: np.ndarray, seq_len: in
     """Run the stream ``beats`` (:func:`sim.fast.stream_beats`) in shards on Dask.
 
     Every shard after the first starts with the sequences before it as warm-up
-    (:func:`warm_up_sequences`). A shard whose
-    first counted state differs from the previous shard's last (their digests) runs again with
-    ``WARM_UP_GROWTH`` times the warm-up, until every boundary agrees: shard 0 starts from reset
-    as the stream does, so by induction every shard then counts from the stream's own state
-    (at worst a shard's warm-up grows to the whole stream before it).
+    (:func:`warm_up_sequences`). A shard whose first counted state differs from the previous
+    shard's last (their digests) runs again with ``WARM_UP_GROWTH`` times the warm-up, until
+    every boundary agrees: shard 0 starts from reset as the stream does, so by induction every
+    shard then counts from the stream's own state (at worst a shard's warm-up grows to the
+    whole stream before it).
 
     Parameters
     ----------
