@@ -74,7 +74,7 @@ def test_embedded_workers_run_without_the_profiler():
         assert list(client.run(_profiling).values()) == [False]
 
 @pytest.mark.parametrize("sequences, seq_len, workers, nbytes, shards", [
-    (9, 20, 2, 1000, 2),  # a second shard per worker would repeat 2 of 9 sequences
+    (9, 20, 2, 1000, 2),  # a second shard per worker would repeat 2 more of 9 sequences
     (48, 256, 2, 1000, 2),
     (48, 256, 1, 1000, 2),  # 1 repeat in 48 sequences is within 5 %
     (80, 8, 2, 1000, 4),
@@ -98,7 +98,7 @@ def test_sharded_equals_one_run_on_local_cluster(lm, tmp_path):
     x = tokens(lm, 9, 23, seed=1)
     one = sim.simulate(lm, x)
     many = sim.simulate(lm, x, workers=2, progress=True)
-    assert many.shards == 2  # one per worker: a second would add 2 of 9 sequences as warm-up
+    assert many.shards == 2  # one per worker: a second would repeat 2 more of 9 sequences
     assert_same_run(one, many)
     assert many.bpc is not None
 
